@@ -1,0 +1,1 @@
+"""RL fine-tuning: rewards, advantages and losses (pure functions), rollouts and the engine."""

@@ -1,0 +1,120 @@
+"""Losses, KL estimators, advantages and reward shaping against numbers computed by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rlft.trainer.advantages import gae, monte_carlo_advantages, rewards_to_go
+from rlft.trainer.losses import (clipped_surrogate, kl_penalty, masked_mean, ppo_kl_loss,
+                                 token_entropy, value_loss)
+from rlft.trainer.rewards import RunningMeanStd, shaped_reward
+
+
+def test_rewards_to_go_undiscounted_and_discounted():
+    rewards = torch.tensor([[1.0, 2.0, 3.0]])
+    assert rewards_to_go(rewards).tolist() == [[6.0, 5.0, 3.0]]
+    # 1 + 0.5 * (2 + 0.5 * 3) = 2.75
+    assert rewards_to_go(rewards, gamma=0.5).tolist() == [[2.75, 3.5, 3.0]]
+
+
+def test_monte_carlo_baseline_is_the_per_step_batch_mean():
+    rewards = torch.tensor([[1.0, 0.0], [3.0, 2.0]])
+    advantages, returns = monte_carlo_advantages(rewards, normalize=False)
+    assert returns.tolist() == [[1.0, 0.0], [5.0, 2.0]]
+    assert advantages.tolist() == [[-2.0, -1.0], [2.0, 1.0]]
+    normalized, _ = monte_carlo_advantages(rewards, normalize=True)
+    std = math.sqrt(10.0 / 3.0)  # sample std of [-2, -1, 2, 1]
+    assert normalized.flatten().tolist() == pytest.approx([-2 / std, -1 / std, 2 / std, 1 / std])
+
+
+def test_gae_stops_at_episode_end():
+    rewards = torch.tensor([[0.0, 1.0]])
+    values = torch.tensor([[0.5, 0.8]])
+    dones = torch.tensor([[0.0, 1.0]])
+    advantages, returns = gae(rewards, values, dones, torch.tensor([0.3]), gamma=1.0, lam=0.5)
+    # t=1: delta = 1 - 0.8 = 0.2 (no bootstrap);  t=0: delta = 0.8 - 0.5 = 0.3, + 0.5 * 0.2
+    assert advantages[0].tolist() == pytest.approx([0.4, 0.2])
+    assert returns[0].tolist() == pytest.approx([0.9, 1.0])
+
+
+def test_gae_bootstraps_from_last_value_when_not_done():
+    advantages, _ = gae(torch.tensor([[0.0]]), torch.tensor([[1.0]]), torch.tensor([[0.0]]),
+                        torch.tensor([2.0]), gamma=0.9, lam=0.95)
+    assert advantages.item() == pytest.approx(0.9 * 2.0 - 1.0)
+
+
+def test_kl_estimators():
+    logp = torch.tensor([math.log(0.5)])
+    ref_logp = torch.tensor([math.log(0.25)])
+    log2 = math.log(2.0)
+    assert kl_penalty(logp, ref_logp, "k1").item() == pytest.approx(log2)
+    assert kl_penalty(logp, ref_logp, "k2").item() == pytest.approx(0.5 * log2**2)
+    assert kl_penalty(logp, ref_logp, "k3").item() == pytest.approx(0.5 - 1 + log2)
+    assert kl_penalty(ref_logp, ref_logp, "k3").item() == 0.0
+    with pytest.raises(ValueError, match="k4"):
+        kl_penalty(logp, ref_logp, "k4")
+
+
+def test_k3_is_clamped_for_collapsed_tokens():
+    huge = kl_penalty(torch.tensor([-60.0]), torch.tensor([0.0]), "k3", max_log_ratio=10.0)
+    assert huge.item() == pytest.approx(math.expm1(10.0) - 10.0)
+
+
+def test_clipped_surrogate_cases():
+    old = torch.zeros(3)
+    logp = torch.log(torch.tensor([1.5, 1.5, 0.5]))
+    adv = torch.tensor([1.0, -1.0, -1.0])
+    loss, clipped = clipped_surrogate(logp, old, adv, clip_eps=0.2)
+    # ratio 1.5, A=+1 -> min(1.5, 1.2) = 1.2 (clipped); ratio 1.5, A=-1 -> min(-1.5, -1.2) = -1.5;
+    # ratio 0.5, A=-1 -> min(-0.5, -0.8) = -0.8 (clipped)
+    assert loss.tolist() == pytest.approx([-1.2, 1.5, 0.8])
+    assert clipped.tolist() == [1.0, 0.0, 1.0]
+
+
+def test_masked_mean_ignores_padding():
+    values = torch.tensor([[1.0, 2.0, 100.0]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert masked_mean(values, mask).item() == 1.5
+
+
+def test_ppo_kl_loss_combines_terms():
+    logp = torch.log(torch.tensor([[0.5, 0.5]]))
+    ref = torch.log(torch.tensor([[0.25, 0.5]]))
+    adv = torch.tensor([[2.0, 2.0]])
+    mask = torch.tensor([[1, 0]])
+    loss, stats = ppo_kl_loss(logp, logp, ref, adv, mask, kl_coef=0.1, kl_estimator="k1")
+    assert loss.item() == pytest.approx(-2.0 + 0.1 * math.log(2.0))
+    assert stats["policy/clipfrac"].item() == 0.0
+
+
+def test_value_loss_clipping():
+    values, old, returns = torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([0.0])
+    assert value_loss(values, old, returns, clip_eps=None).item() == 2.0
+    # clipped value 0.2: max((2-0)^2, (0.2-0)^2) / 2
+    assert value_loss(values, old, returns, clip_eps=0.2).item() == 2.0
+    values = torch.tensor([0.5])
+    returns = torch.tensor([1.0])
+    # unclipped error 0.25, clipped value 0.2 -> error 0.64: the larger counts
+    assert value_loss(values, old, returns, clip_eps=0.2).item() == pytest.approx(0.32)
+
+
+def test_token_entropy_uniform():
+    logits = torch.zeros(1, 1, 4)
+    assert token_entropy(logits).item() == pytest.approx(math.log(4))
+
+
+def test_running_mean_std_and_shaping():
+    stats = RunningMeanStd()
+    stats.update(np.array([1.0, 2.0, 3.0, 4.0]))
+    assert stats.mean == pytest.approx(2.5, rel=1e-4)
+    assert stats.var == pytest.approx(1.25, rel=1e-3)
+    normalized = stats.normalize(np.array([2.5]))
+    assert normalized[0] == pytest.approx(0.0, abs=1e-4)
+    restored = RunningMeanStd()
+    restored.load_state_dict(stats.state_dict())
+    assert restored.state_dict() == stats.state_dict()
+    reward = shaped_reward(np.array([0.5, 0.5, 0.5]), np.array([False, True, False]),
+                           novel_action=np.array([True, False, False]), exploration_bonus=1.0)
+    assert reward.tolist() == [1.5, -4.5, 0.5]
