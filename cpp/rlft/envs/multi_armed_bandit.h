@@ -30,8 +30,31 @@ double BernoulliGapFor(NoiseLevel level);
 
 // Standard normal by a 256-layer ziggurat on the Rng's 64-bit output: the per-step reward
 // draw, several times cheaper than Rng::Normal's Box-Muller (one u64 and a table lookup
-// in about 99% of calls). The tests' Python twin replays it exactly.
-double ZigguratNormal(Rng& rng);
+// in about 99% of calls). The tests' Python twin replays it exactly. Bits of the u64:
+// 0-7 layer, 8 sign, 11-63 the uniform position within the layer.
+struct ZigguratTables {
+  static constexpr int kLayers = 256;
+  static constexpr double kTailStart = 3.6541528853610088;  // x[1]
+  static constexpr double kArea = 0.00492867323399;          // area of every layer
+  ZigguratTables();
+  double x[kLayers + 1];   // layer i spans [0, x[i]]; x[0] = kArea / f(x[1]), x[256] = 0
+  double f[kLayers + 1];   // f(x[i]) with f(v) = exp(-v^2 / 2)
+  double scale[kLayers];   // x[i] / 2^53: maps 53 random bits onto [0, x[i])
+};
+extern const ZigguratTables kZigguratTables;
+
+// The rare branches (tail beyond x[1], wedge tests): about 1% of draws.
+double ZigguratNormalSlow(Rng& rng, uint64_t bits);
+
+inline double ZigguratNormal(Rng& rng) {
+  const uint64_t bits = rng.NextU64();
+  const auto layer = static_cast<size_t>(bits & 0xFF);
+  const double x = static_cast<double>(bits >> 11) * kZigguratTables.scale[layer];
+  // The sign bit enters arithmetically: a branch on it would mispredict half the time.
+  const double sign = 1.0 - static_cast<double>((bits >> 7) & 2);
+  if (x < kZigguratTables.x[layer + 1]) return sign * x;
+  return ZigguratNormalSlow(rng, bits);
+}
 
 struct MultiArmedBanditConfig {
   int32_t num_arms = 5;          // K >= 2
@@ -73,33 +96,78 @@ class MultiArmedBandit {
 
   explicit MultiArmedBandit(const Config& config);
   void Reset(Rng& rng, int64_t task_id);
-  StepResult Step(int32_t action, Rng& rng);
-  void Write(int64_t row, const Outputs& out) const;
+  inline StepResult Step(int32_t action, Rng& rng);
+  inline void Write(int64_t row, const Outputs& out) const;
 
   // Draws the arm means of one instance from `rng` (fresh instance or Rng(task_seed, id)).
   static void DrawMeans(const Config& config, Rng& rng, std::vector<double>* means);
 
-  const std::vector<double>& means() const { return means_; }
-  const std::vector<int32_t>& counts() const { return counts_; }
-  const std::vector<double>& reward_sums() const { return reward_sums_; }
+  double mean(int32_t arm) const { return arms_[static_cast<size_t>(arm)].mean; }
+  int32_t count(int32_t arm) const { return arms_[static_cast<size_t>(arm)].count; }
+  double reward_sum(int32_t arm) const { return arms_[static_cast<size_t>(arm)].reward_sum; }
   int32_t optimal_arm() const { return optimal_arm_; }
   int32_t step() const { return step_; }
   double regret() const { return regret_; }
   int64_t task_id() const { return task_id_; }
 
  private:
-  Config config_;
-  std::vector<double> means_;
-  std::vector<int32_t> counts_;
-  std::vector<double> reward_sums_;
-  int32_t optimal_arm_ = 0;
+  // One block per instance, and the fields a step touches first: a step reads one cache
+  // line of the instance and one of its arms.
+  struct Arm {
+    double mean;
+    double reward_sum;
+    int32_t count;
+  };
+  std::vector<Arm> arms_;
+  double sigma_;
   double best_mean_ = 0.0;
+  double regret_ = 0.0;
+  double last_reward_ = 0.0;
+  int32_t horizon_;
   int32_t step_ = 0;
   int32_t last_action_ = -1;
-  double last_reward_ = 0.0;
-  double regret_ = 0.0;
-  int64_t task_id_ = -1;
+  int32_t optimal_arm_ = 0;
+  bool gaussian_;
   bool fresh_episode_ = true;  // Write copies every arm after a reset, one arm after a step
+  int64_t task_id_ = -1;
+  Config config_;              // read at reset only
 };
+
+// Inline: VectorEnv's batch loop calls these once per row.
+StepResult MultiArmedBandit::Step(int32_t action, Rng& rng) {
+  Arm& arm = arms_[static_cast<size_t>(action)];
+  const double reward = gaussian_ ? arm.mean + sigma_ * ZigguratNormal(rng)
+                                  : static_cast<double>(rng.Uniform() < arm.mean);
+  ++arm.count;
+  arm.reward_sum += reward;
+  regret_ += best_mean_ - arm.mean;
+  ++step_;
+  last_action_ = action;
+  last_reward_ = reward;
+  fresh_episode_ = false;
+  return {reward, step_ >= horizon_, false};
+}
+
+void MultiArmedBandit::Write(int64_t row, const Outputs& out) const {
+  out.step[row] = step_;
+  out.last_action[row] = last_action_;
+  out.last_reward[row] = static_cast<float>(last_reward_);
+  out.regret[row] = static_cast<float>(regret_);
+  const int64_t base = row * out.num_arms;
+  if (!fresh_episode_) {  // a step changes one arm's entries; the rest are already there
+    const Arm& arm = arms_[static_cast<size_t>(last_action_)];
+    out.counts[base + last_action_] = arm.count;
+    out.reward_sums[base + last_action_] = static_cast<float>(arm.reward_sum);
+    return;
+  }
+  out.optimal_arm[row] = optimal_arm_;
+  out.task_id[row] = task_id_;
+  for (int64_t a = 0; a < out.num_arms; ++a) {
+    const Arm& arm = arms_[static_cast<size_t>(a)];
+    out.counts[base + a] = arm.count;
+    out.reward_sums[base + a] = static_cast<float>(arm.reward_sum);
+    out.arm_means[base + a] = static_cast<float>(arm.mean);
+  }
+}
 
 }  // namespace rlft

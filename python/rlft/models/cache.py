@@ -45,6 +45,8 @@ def cached_build(preset: str, settings: Mapping[str, Any], build: Callable[[Path
     final = root / f"{preset}-{settings_hash(settings)}"
     if (final / MANIFEST_NAME).is_file():
         return final
+    if final.exists():
+        raise FileExistsError(f"{final} exists but is not a complete rlft build (no {MANIFEST_NAME}); remove it")
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
     try:

@@ -1,0 +1,244 @@
+"""The LLM agent: any Hugging Face causal LM playing a batch of env rows through text.
+
+Each step: env buffers -> prompts (rlft.text) -> chat template -> batched generation ->
+C++ action parser -> the paper's rule for invalid answers (a uniformly random valid action,
+flagged) -> env actions. The exploration mechanisms of the paper (§5) are options:
+try-all and epsilon-greedy replace the model's answer by a template rationale on forced steps;
+context summary and context randomisation are prompt options (PromptConfig.summary,
+PromptConfig.randomise_labels); self-consistency takes a majority vote over several samples;
+self-correction asks the model to check its answer in a second turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from rlft.agents.base import BatchedAgent, Observation
+from rlft.agents.generation import SamplingConfig, generate
+from rlft.text import ActionParser, ParseResult, ParseStatus, step_actions
+from rlft.text.chat import format_chat
+from rlft.text.env_prompts import CbPrompter, MabPrompter, PromptBatch, TicTacToePrompter
+from rlft.text.prompts import PromptConfig, epsilon_greedy_rationale, try_all_rationale
+from rlft.text.templates import SELF_CORRECTION_MESSAGE
+
+
+@dataclass
+class ExplorationConfig:
+    """Exploration mechanisms of the paper (§5) applied at decision time."""
+
+    try_all: bool = field(default=False, metadata={
+        "help": "Bandits: play every untried arm once first (label order), with a template "
+                "rationale instead of a generation."})
+    epsilon: float = field(default=0.0, metadata={
+        "help": "Probability per row and step of a uniformly random action with a template "
+                "rationale (paper: 0.1)."})
+    self_consistency: int = field(default=1, metadata={
+        "help": "Samples per step; the most frequent valid action wins (paper: 16). Needs "
+                "temperature > 0 when > 1."})
+    self_correction: bool = field(default=False, metadata={
+        "help": "Second turn: the model sees its answer and a request to check it; the "
+                "second answer is executed."})
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {self.epsilon}")
+        if self.self_consistency < 1:
+            raise ValueError(f"self_consistency must be >= 1, got {self.self_consistency}")
+
+
+@dataclass
+class StepRecord:
+    """What one row saw and said at one step (the trajectory files' rows)."""
+
+    row: int
+    step: int
+    prompt: str
+    generation: str
+    parsed_action: int
+    status: str
+    forced: str
+    action: int
+    invalid: bool
+
+
+def make_prompter(env: Any, prompt: PromptConfig, num_envs: int, seed: int) -> Any:
+    """The prompter matching an env made by rlft.envs.make."""
+    kind = type(env).__name__
+    config = env.config
+    if kind == "MultiArmedBanditEnv":
+        return MabPrompter(prompt, num_envs, config.num_arms, config.horizon,
+                           config.reward_type, seed)
+    if kind == "ContextualBanditEnv":
+        data = env.dataset
+        return CbPrompter(prompt, num_envs, data.movie_names, config.horizon,
+                          data.user_descriptions(), seed)
+    if kind == "TicTacToeEnv":
+        return TicTacToePrompter(prompt, num_envs, seed)
+    raise ValueError(f"no prompts for env type {kind}")
+
+
+def _episode_step(obs: Observation, info: Observation) -> np.ndarray:
+    return np.asarray(obs["step"] if "step" in obs else info["step"])
+
+
+class LLMAgent(BatchedAgent):
+    """Plays B env rows with one model; see the module docstring for one step's pipeline."""
+
+    name = "llm"
+
+    def __init__(self, model: Any, tokenizer: Any, env: Any, prompt: PromptConfig | None = None,
+                 sampling: SamplingConfig | None = None,
+                 exploration: ExplorationConfig | None = None,
+                 invalid_penalty: float = -5.0, keep_transcript: bool = True) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.env = env
+        self.prompt = prompt or PromptConfig()
+        self.sampling = sampling or SamplingConfig()
+        self.exploration = exploration or ExplorationConfig()
+        if self.exploration.self_consistency > 1 and self.sampling.temperature == 0:
+            raise ValueError("self_consistency > 1 needs temperature > 0 (greedy samples agree)")
+        self.invalid_penalty = invalid_penalty
+        self.keep_transcript = keep_transcript
+        self.transcript: list[list[StepRecord]] = []  # one list per reset (round)
+        self.last_invalid = np.zeros(0, dtype=bool)
+        self.new_tokens = 0
+        self._prompter: Any = None
+        self._parser: ActionParser | None = None
+        self._rng = np.random.default_rng(0)
+        self._seed = 0
+        self._calls = 0
+
+    def reset(self, num_envs: int, num_actions: int, seed: int) -> None:
+        super().reset(num_envs, num_actions, seed)
+        self._prompter = make_prompter(self.env, self.prompt, num_envs, seed)
+        self._parser = ActionParser(self._prompter.labels)
+        self._rng = np.random.default_rng([seed, 1])
+        self._seed = seed
+        self._calls = 0
+        self.last_invalid = np.zeros(num_envs, dtype=bool)
+        self.transcript.append([])
+
+    def act(self, obs: Observation, info: Observation) -> np.ndarray:
+        self._require_reset()
+        new_episode = _episode_step(obs, info) == 0
+        if new_episode.any():
+            self._prompter.reset(new_episode)
+        batch: PromptBatch = self._prompter.render(obs, info)
+        legal = np.asarray(obs["legal_mask"], dtype=bool) if "legal_mask" in obs else None
+        forced_actions, forced_kind = self._forced_actions(obs, legal)
+        texts = [""] * self.num_envs
+        chats = [""] * self.num_envs
+        free = np.flatnonzero(forced_actions < 0)
+        if free.size:
+            answers, chat_texts = self._ask_model([batch.texts[row] for row in free])
+            for index, row in enumerate(free):
+                texts[row], chats[row] = answers[index], chat_texts[index]
+        for row in np.flatnonzero(forced_actions >= 0):
+            label = batch.displayed_label(int(row), int(forced_actions[row]))
+            rationale = (try_all_rationale(label) if forced_kind[row] == "try_all"
+                         else epsilon_greedy_rationale(label))
+            texts[row] = rationale
+            chats[row] = batch.texts[row]
+        parsed = self._parse(texts, batch, legal)
+        chosen = step_actions(parsed, self.num_actions, self._rng, legal, self.invalid_penalty)
+        self.last_invalid = chosen.invalid.copy()
+        self._record(obs, info, chats, texts, parsed, chosen.actions, chosen.invalid, forced_kind)
+        return chosen.actions
+
+    def observe(self, actions: np.ndarray, reward: np.ndarray, obs: Observation,
+                info: Observation) -> None:
+        executed = np.asarray(info.get("executed_action", actions), dtype=np.int32)
+        # Episode ends are detected in act() from the env's step counter, so nothing is
+        # scheduled here (terminated=False).
+        never = np.zeros(self.num_envs, dtype=bool)
+        self._prompter.record(executed, reward, never, never)
+
+    # --- one step's pieces -------------------------------------------------------------
+
+    def _forced_actions(self, obs: Observation, legal: np.ndarray | None
+                        ) -> tuple[np.ndarray, list[str]]:
+        """int32[B] actions forced by try-all / epsilon-greedy (-1 where the model decides)."""
+        streams = self._require_reset()
+        forced = np.full(self.num_envs, -1, dtype=np.int32)
+        kind = [""] * self.num_envs
+        if self.exploration.try_all and "counts" in obs:
+            untried = np.asarray(obs["counts"]) == 0
+            for row in np.flatnonzero(untried.any(axis=1)):
+                forced[row] = int(np.argmax(untried[row]))
+                kind[row] = "try_all"
+        if self.exploration.epsilon > 0:
+            coins = streams.uniform()
+            picks = streams.uniform()
+            for row in np.flatnonzero((coins < self.exploration.epsilon) & (forced < 0)):
+                allowed = np.flatnonzero(legal[row]) if legal is not None \
+                    else np.arange(self.num_actions)
+                if allowed.size:
+                    forced[row] = int(allowed[int(picks[row] * allowed.size)])
+                    kind[row] = "epsilon"
+        return forced, kind
+
+    def _ask_model(self, prompts: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Answers for the rows the model decides: (final answer texts, chat-formatted prompts)."""
+        chats = [format_chat(self.tokenizer, [{"role": "user", "content": p}]) for p in prompts]
+        samples = self.exploration.self_consistency
+        answers = self._generate([chat for chat in chats for _ in range(samples)])
+        if self.exploration.self_correction:
+            followups = [
+                format_chat(self.tokenizer, [
+                    {"role": "user", "content": prompts[i // samples]},
+                    {"role": "assistant", "content": answer},
+                    {"role": "user", "content": SELF_CORRECTION_MESSAGE}])
+                for i, answer in enumerate(answers)]
+            answers = self._generate(followups)
+        if samples == 1:
+            return answers, chats
+        return [self._majority(answers[i * samples:(i + 1) * samples])
+                for i in range(len(prompts))], chats
+
+    def _generate(self, chats: list[str]) -> list[str]:
+        self._calls += 1
+        out = generate(self.model, self.tokenizer, chats, self.sampling,
+                       seed=int(np.random.SeedSequence([self._seed, self._calls])
+                                .generate_state(1)[0]))
+        self.new_tokens += out.num_new_tokens
+        return out.texts
+
+    def _majority(self, answers: list[str]) -> str:
+        """The answer whose parsed label is the most frequent valid one (ties: first seen)."""
+        assert self._parser is not None
+        parsed = self._parser.parse(answers)
+        valid = parsed.status == ParseStatus.OK
+        if not valid.any():
+            return answers[0]
+        values, counts = np.unique(parsed.actions[valid], return_counts=True)
+        winner = values[counts == counts.max()]
+        first = next(i for i in range(len(answers)) if valid[i] and parsed.actions[i] in winner)
+        return answers[first]
+
+    def _parse(self, texts: list[str], batch: PromptBatch, legal: np.ndarray | None
+               ) -> ParseResult:
+        """Parsed env actions: label indices mapped back through any label shuffling."""
+        assert self._parser is not None
+        label_legal = None
+        if legal is not None:  # legal mask over displayed labels
+            label_legal = np.take_along_axis(legal, batch.action_of_label, axis=1)
+        parsed = self._parser.parse(texts, label_legal)
+        return ParseResult(batch.env_actions(parsed.actions), parsed.status)
+
+    def _record(self, obs: Observation, info: Observation, chats: list[str], texts: list[str],
+                parsed: ParseResult, actions: np.ndarray, invalid: np.ndarray,
+                forced: list[str]) -> None:
+        if not self.keep_transcript:
+            return
+        steps = _episode_step(obs, info)
+        self.transcript[-1].extend(
+            StepRecord(row=row, step=int(steps[row]), prompt=chats[row], generation=texts[row],
+                       parsed_action=int(parsed.actions[row]),
+                       status=ParseStatus(int(parsed.status[row])).name, forced=forced[row],
+                       action=int(actions[row]), invalid=bool(invalid[row]))
+            for row in range(self.num_envs))

@@ -1,0 +1,402 @@
+"""Prompt renderers: plain data in, the paper's prompt text out.
+
+Each renderer takes the prompt config, a small task description, the row's whole episode so far
+(``HistoryStep``s, oldest first) and what the agent sees now, and returns one string. The
+wording lives in ``templates.py``. For a batch of env rows use ``rlft.text.env_prompts``.
+
+Number formats: rewards with ``PromptConfig.reward_decimals`` decimals (2 by default; tic-tac-toe
+rewards, always whole numbers, as integers), contextual-bandit values with 2 decimals; a
+negative zero is written without its sign.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from rlft.text import templates as T
+from rlft.text.history import HistoryStep
+
+MAB_VARIANTS = ("button", "continuous")
+DISTRIBUTIONS = tuple(T.DISTRIBUTION_NAMES)
+
+
+@dataclass
+class PromptConfig:
+    """How prompts are rendered. One config serves every env; fields that do not apply to an
+    env are rejected by its renderer when set away from their defaults."""
+
+    variant: str = field(default="button", metadata={
+        "help": "multi-armed bandit wording: 'button' (colour-named buttons, 'press') or "
+                "'continuous' (arms numbered 0..K-1, 'use')"})
+    cot: bool = field(default=True, metadata={
+        "help": "ask for short step-by-step thinking before ACTION=X; False asks for ONLY the "
+                "answer (the paper's no-CoT prompt)"})
+    ucb_instructed: bool = field(default=False, metadata={
+        "help": "knowing-doing prompt (bandits): act by UCB, write the algorithm, put the UCB "
+                "value of every arm inside <ucb_values>...</ucb_values>, then ACTION=X; needs cot"})
+    history_window: int | None = field(default=None, metadata={
+        "help": "C: show only the last C steps of the episode (None: the whole episode)"})
+    summary: bool = field(default=False, metadata={
+        "help": "append per-action counts and mean rewards over the whole episode after the "
+                "history (bandits; the 'context summary' exploration mechanism)"})
+    randomise_labels: bool = field(default=False, metadata={
+        "help": "show the bandit's action labels under a fresh random permutation every step and "
+                "row ('context randomisation'); answers are mapped back to env actions"})
+    show_legal_actions: bool = field(default=True, metadata={
+        "help": "tic-tac-toe: list the legal actions (empty cells) after the current state"})
+    reward_decimals: int = field(default=2, metadata={
+        "help": "decimals of bandit rewards in history and summary lines"})
+
+    def __post_init__(self) -> None:
+        if self.variant not in MAB_VARIANTS:
+            raise ValueError(f"variant must be one of {MAB_VARIANTS}, got {self.variant!r}")
+        for name in ("cot", "ucb_instructed", "summary", "randomise_labels",
+                     "show_legal_actions"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        if self.ucb_instructed and not self.cot:
+            raise ValueError("ucb_instructed asks the model to write its UCB values, so it needs "
+                             "cot=True")
+        window = self.history_window
+        if window is not None and (isinstance(window, (bool, np.bool_))
+                                   or not isinstance(window, (int, np.integer)) or window < 0):
+            raise ValueError(f"history_window must be None or an int >= 0, got {window!r}")
+        if window is not None:
+            self.history_window = int(window)
+        decimals = self.reward_decimals
+        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 8:
+            raise ValueError(f"reward_decimals must be an int in [0, 8], got {decimals!r}")
+
+
+@dataclass(frozen=True)
+class MabTask:
+    """What the multi-armed bandit prompt tells the agent about its task."""
+
+    num_arms: int
+    """K, the number of arms."""
+    horizon: int
+    """T, the number of steps of an episode."""
+    distribution: str = "gaussian"
+    """Reward distribution named in the task text: 'gaussian' or 'bernoulli'."""
+
+    def __post_init__(self) -> None:
+        _check_positive(self.num_arms, "num_arms")
+        _check_positive(self.horizon, "horizon")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be one of {DISTRIBUTIONS}, "
+                             f"got {self.distribution!r}")
+
+
+@dataclass(frozen=True)
+class CbTask:
+    """What the contextual-bandit prompt tells the agent: the movies and the horizon."""
+
+    movie_names: tuple[str, ...]
+    """Action labels, one per movie, in env action order (e.g. 'star_wars_(1977)')."""
+    horizon: int
+    """T, the number of steps of an episode."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "movie_names", check_labels(self.movie_names, "movie_names"))
+        _check_positive(self.horizon, "horizon")
+
+
+@dataclass(frozen=True)
+class CbContext:
+    """What the agent sees of one contextual-bandit user: the description and the values."""
+
+    description: str
+    """The user sentence, e.g. from ``describe_user``."""
+    values: tuple[float, ...]
+    """The numerical context vector (shown rounded to 2 decimals)."""
+
+
+def _check_positive(value: object, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_labels(labels: Sequence[str], name: str = "labels") -> tuple[str, ...]:
+    """Labels must be distinct, non-empty, single-line strings without surrounding spaces."""
+    labels = tuple(labels)
+    if not labels:
+        raise ValueError(f"{name} must not be empty")
+    for label in labels:
+        if not isinstance(label, str) or not label or label != label.strip() or "\n" in label:
+            raise ValueError(f"{name} must be non-empty single-line strings without surrounding "
+                             f"spaces, got {label!r}")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{name} must be distinct, got {labels}")
+    return labels
+
+
+def mab_labels(variant: str, num_arms: int) -> tuple[str, ...]:
+    """Action labels of a K-armed bandit: colour names for 'button', '0'..'K-1' for 'continuous'."""
+    _check_positive(num_arms, "num_arms")
+    if variant == "button":
+        if num_arms > len(T.BUTTON_COLOURS):
+            raise ValueError(f"the button variant has {len(T.BUTTON_COLOURS)} colour names, "
+                             f"got num_arms={num_arms}")
+        return T.BUTTON_COLOURS[:num_arms]
+    if variant == "continuous":
+        return tuple(str(arm) for arm in range(num_arms))
+    raise ValueError(f"variant must be one of {MAB_VARIANTS}, got {variant!r}")
+
+
+def format_number(value: float, decimals: int = 2) -> str:
+    """Fixed decimals, and no '-0.00'."""
+    text = f"{float(value):.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0.0 else text
+
+
+def format_values(values: Sequence[float], decimals: int = T.CB_CONTEXT_DECIMALS) -> str:
+    """A context vector as '[0.12, -0.04, ...]'."""
+    return "[" + ", ".join(format_number(value, decimals) for value in values) + "]"
+
+
+def describe_user(age: int, gender: str, occupation: str, location: str) -> str:
+    """The MovieLens user sentence: 'This person is a 28-year-old man, working as an
+    administrator and living in Santa Clara county, CA.'"""
+    gender_word = T.CB_GENDER_WORDS.get(str(gender).strip().lower())
+    if gender_word is None:
+        raise ValueError(f"gender must be one of {sorted(T.CB_GENDER_WORDS)}, got {gender!r}")
+    _check_positive(age, "age")
+    occupation = str(occupation).strip()
+    if not occupation:
+        raise ValueError("occupation must not be empty")
+    article = "an" if occupation[0].lower() in "aeiou" else "a"
+    return T.CB_USER_DESCRIPTION.format(age=int(age), gender=gender_word, article=article,
+                                        occupation=occupation, location=str(location).strip())
+
+
+def _display_labels(labels: tuple[str, ...], display: Sequence[int] | None) -> tuple[str, ...]:
+    """Label shown for each env action: ``labels[display[action]]`` (identity if None)."""
+    if display is None:
+        return labels
+    order = np.asarray(display)
+    if order.shape != (len(labels),) or order.dtype.kind not in "iu" \
+            or not np.array_equal(np.sort(order), np.arange(len(labels))):
+        raise ValueError(f"display must be a permutation of 0..{len(labels) - 1}, got {display}")
+    return tuple(labels[int(index)] for index in order)
+
+
+def _instruction(config: PromptConfig, choices: str, singular: str) -> str:
+    if config.ucb_instructed:
+        return T.UCB_INSTRUCTION.format(choices=choices, singular=singular)
+    template = T.COT_INSTRUCTION if config.cot else T.NO_COT_INSTRUCTION
+    return template.format(choices=choices)
+
+
+def _format_reward(config: PromptConfig, reward: float) -> str:
+    return format_number(reward, config.reward_decimals)
+
+
+def _history_block(config: PromptConfig, history: Sequence[HistoryStep], line) -> str:
+    """Header, then one line per step of the last C steps (a note says when steps are cut)."""
+    window = config.history_window
+    shown = list(history)
+    if window is not None:
+        shown = shown[len(shown) - window:] if window else []
+    lines = [T.HISTORY_HEADER]
+    if len(shown) < len(history):
+        lines.append(T.HISTORY_WINDOW_NOTE.format(shown=len(shown), total=len(history)))
+    if not history:
+        lines.append(T.NO_HISTORY)
+    lines.extend(line(step) for step in shown)
+    return "\n".join(lines)
+
+
+def _summary_block(config: PromptConfig, history: Sequence[HistoryStep], labels: tuple[str, ...],
+                   shown: tuple[str, ...], singular: str) -> str:
+    """Counts and mean rewards over the whole episode, one line per label in the task's label
+    order (so under context randomisation the line order does not reveal the permutation)."""
+    counts = [0] * len(labels)
+    sums = [0.0] * len(labels)
+    for step in history:
+        counts[step.action] += 1
+        sums[step.action] += step.reward
+    action_of_label = {label: action for action, label in enumerate(shown)}
+    lines = [T.SUMMARY_HEADER.format(singular=singular)]
+    for label in labels:
+        action = action_of_label[label]
+        if counts[action]:
+            lines.append(T.SUMMARY_LINE.format(
+                label=label, count=counts[action],
+                times="time" if counts[action] == 1 else "times",
+                mean=_format_reward(config, sums[action] / counts[action])))
+        else:
+            lines.append(T.SUMMARY_LINE_UNTRIED.format(label=label))
+    return "\n".join(lines)
+
+
+def _check_history(history: Sequence[HistoryStep], num_actions: int) -> None:
+    for step in history:
+        if not isinstance(step, HistoryStep):
+            raise TypeError(f"history entries must be HistoryStep, got {type(step).__name__}")
+        if not 0 <= step.action < num_actions:
+            raise ValueError(f"history action {step.action} is outside [0, {num_actions})")
+
+
+def render_mab_prompt(config: PromptConfig, task: MabTask, history: Sequence[HistoryStep],
+                      display: Sequence[int] | None = None) -> str:
+    """The multi-armed bandit prompt for one row.
+
+    history: the whole episode so far (the config's window picks what is shown; the summary
+    covers all of it). display: optional permutation, ``display[action]`` = index of the label
+    shown for that env action (context randomisation).
+    """
+    if config.show_legal_actions is not True:
+        raise ValueError("show_legal_actions applies to tic-tac-toe only")
+    labels = mab_labels(config.variant, task.num_arms)
+    _check_history(history, task.num_arms)
+    shown = _display_labels(labels, display)
+    singular, plural, _ = T.MAB_NOUNS[config.variant]
+    task_template = T.MAB_BUTTON_TASK if config.variant == "button" else T.MAB_CONTINUOUS_TASK
+    sections = [
+        task_template.format(num_arms=task.num_arms, labels=T.LABEL_SEPARATOR.join(labels),
+                             distribution=T.DISTRIBUTION_NAMES[task.distribution],
+                             horizon=task.horizon),
+        _instruction(config, T.LISTED_CHOICES.format(plural=plural), singular),
+        _history_block(config, history, lambda step: T.MAB_HISTORY_LINE.format(
+            step=step.step, action=shown[step.action],
+            reward=_format_reward(config, step.reward))),
+    ]
+    if config.summary:
+        sections.append(_summary_block(config, history, labels, shown, singular))
+    sections.append(T.CLOSING_QUESTION)
+    return T.SECTION_SEPARATOR.join(sections)
+
+
+def cb_context_text(context: CbContext) -> str:
+    """The user description followed by the rounded context values."""
+    if not isinstance(context, CbContext):
+        raise TypeError(f"expected a CbContext, got {type(context).__name__}")
+    return T.CB_CONTEXT.format(description=context.description,
+                               values=format_values(context.values))
+
+
+def render_cb_prompt(config: PromptConfig, task: CbTask, history: Sequence[HistoryStep],
+                     current: CbContext, display: Sequence[int] | None = None) -> str:
+    """The contextual-bandit (MovieLens) prompt for one row.
+
+    history: the whole episode so far, each step's ``state`` a ``CbContext``; current: the user
+    to recommend a movie to now; display: as in ``render_mab_prompt``.
+    """
+    if config.show_legal_actions is not True:
+        raise ValueError("show_legal_actions applies to tic-tac-toe only")
+    labels = task.movie_names
+    _check_history(history, len(labels))
+    shown = _display_labels(labels, display)
+    sections = [
+        T.CB_TASK.format(num_movies=len(labels), labels=T.LABEL_SEPARATOR.join(labels),
+                         horizon=task.horizon),
+        _instruction(config, T.CB_CHOICES, "movie"),
+        _history_block(config, history, lambda step: T.CB_HISTORY_LINE.format(
+            step=step.step, context=cb_context_text(step.state), action=shown[step.action],
+            reward=_format_reward(config, step.reward))),
+    ]
+    if config.summary:
+        sections.append(_summary_block(config, history, labels, shown, "movie"))
+    sections.append(T.CB_CURRENT.format(step=len(history), context=cb_context_text(current)))
+    sections.append(T.CLOSING_QUESTION)
+    return T.SECTION_SEPARATOR.join(sections)
+
+
+TTT_LABELS = tuple(str(cell) for cell in range(9))
+
+
+def board_string(board: Sequence[int] | str) -> str:
+    """A board (9 cells of 0/1/2, or such a string) as the 9-digit state string."""
+    text = board if isinstance(board, str) else "".join(str(int(cell)) for cell in board)
+    if len(text) != 9 or any(char not in "012" for char in text):
+        raise ValueError(f"a board is 9 cells of 0, 1 or 2, got {board!r}")
+    return text
+
+
+def _format_ttt_reward(config: PromptConfig, reward: float) -> str:
+    return str(int(reward)) if float(reward).is_integer() else _format_reward(config, reward)
+
+
+def render_tictactoe_prompt(config: PromptConfig, history: Sequence[HistoryStep],
+                            board: Sequence[int] | str,
+                            legal_actions: Sequence[int] | None = None) -> str:
+    """The tic-tac-toe prompt for one row.
+
+    history: the agent's moves this game, each step's ``state`` the 9-digit board before the
+    move; board: the current board; legal_actions: the empty cells (None: derived from board).
+    """
+    if config.summary or config.randomise_labels or config.ucb_instructed:
+        raise ValueError("summary, randomise_labels and ucb_instructed apply to bandits only")
+    _check_history(history, 9)
+    state = board_string(board)
+    if legal_actions is None:
+        legal_actions = [cell for cell, mark in enumerate(state) if mark == "0"]
+    legal = sorted(int(action) for action in legal_actions)
+    if any(not 0 <= action < 9 for action in legal):
+        raise ValueError(f"legal actions must be cells 0-8, got {legal}")
+    choices = T.TTT_CHOICES if config.show_legal_actions else T.TTT_CHOICES_NO_LEGAL
+    sections = [
+        T.TTT_TASK,
+        _instruction(config, choices, "cell"),
+        _history_block(config, history, lambda step: T.TTT_HISTORY_LINE.format(
+            step=step.step, state=board_string(step.state), action=step.action,
+            reward=_format_ttt_reward(config, step.reward))),
+    ]
+    current = [T.TTT_CURRENT_STATE.format(state=state)]
+    if config.show_legal_actions:
+        current.append(T.TTT_LEGAL_ACTIONS.format(
+            actions=T.LABEL_SEPARATOR.join(str(action) for action in legal)))
+    sections.append("\n".join(current))
+    sections.append(T.CLOSING_QUESTION)
+    return T.SECTION_SEPARATOR.join(sections)
+
+
+def try_all_rationale(label: str) -> str:
+    """The answer written for a step the try-all mechanism forces onto an untried action."""
+    return T.TRY_ALL_RATIONALE.format(label=label)
+
+
+def epsilon_greedy_rationale(label: str) -> str:
+    """The answer written for a step epsilon-greedy replaces with a random action."""
+    return T.EPSILON_GREEDY_RATIONALE.format(label=label)
+
+
+def ucb_thought_rationale(labels: Sequence[str], counts: Sequence[int],
+                          reward_sums: Sequence[float], decimals: int = 2) -> tuple[str, int]:
+    """Thought-cloning answer of the UCB expert (spec §6, Fig. 12) and the action it picks.
+
+    UCB = mean + sqrt(1 / count). While an action is untried the expert picks the first untried
+    one; otherwise the highest UCB, the lowest index on ties. Returns (text, env action).
+    """
+    labels = check_labels(labels)
+    counts_array = np.asarray(counts)
+    sums_array = np.asarray(reward_sums, dtype=np.float64)
+    if counts_array.shape != (len(labels),) or sums_array.shape != (len(labels),):
+        raise ValueError(f"counts and reward_sums need one entry per label ({len(labels)})")
+    if counts_array.dtype.kind not in "iu" or np.any(counts_array < 0):
+        raise ValueError(f"counts must be non-negative integers, got {counts}")
+    lines = [T.UCB_RATIONALE_OPENING]
+    ucb_values = np.full(len(labels), -np.inf)
+    for action, label in enumerate(labels):
+        count = int(counts_array[action])
+        if count == 0:
+            lines.append(T.UCB_RATIONALE_LINE_UNTRIED.format(label=label))
+            continue
+        mean = sums_array[action] / count
+        ucb_values[action] = mean + math.sqrt(1.0 / count)
+        lines.append(T.UCB_RATIONALE_LINE.format(
+            label=label, count=count, total=format_number(sums_array[action], decimals),
+            mean=format_number(mean, decimals), ucb=format_number(ucb_values[action], decimals)))
+    untried = np.flatnonzero(counts_array == 0)
+    if untried.size:
+        action = int(untried[0])
+        lines.append(T.UCB_RATIONALE_EXPLORE)
+    else:
+        action = int(np.argmax(ucb_values))
+        lines.append(T.UCB_RATIONALE_EXPLOIT.format(label=labels[action]))
+    lines.append(T.ACTION_ANSWER.format(label=labels[action]))
+    return "\n".join(lines), action
