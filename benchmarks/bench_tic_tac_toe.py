@@ -218,8 +218,9 @@ def main() -> None:
     print(f"{'batch':>6} " + " ".join(f"{impl:>12}" for impl in IMPLEMENTATIONS)
           + "  rlft/openspiel")
     for batch in BATCH_SIZES:
-        print(f"{batch:>6} " + " ".join(f"{rate[(impl, batch)]:>12,.0f}" for impl in IMPLEMENTATIONS)
-              + f"  {rate[('rlft', batch)] / rate[('openspiel', batch)]:>13.1f}x")
+        rates = " ".join(f"{rate[(impl, batch)]:>12,.0f}" for impl in IMPLEMENTATIONS)
+        ratio = rate[("rlft", batch)] / rate[("openspiel", batch)]
+        print(f"{batch:>6} {rates}  {ratio:>13.1f}x")
 
 
 if __name__ == "__main__":

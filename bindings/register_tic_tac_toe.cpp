@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstring>
 #include <mutex>
 #include <string>
 
@@ -23,7 +24,8 @@ namespace {
 int64_t CheckBoards(const py::array& boards) {
   const int64_t rows = boards.ndim() >= 1 ? static_cast<int64_t>(boards.shape(0)) : 0;
   if (boards.ndim() != 2) {
-    ThrowInvalid("boards must be a 2-D array of shape (B, 9), got ", boards.ndim(), " dimension(s)");
+    ThrowInvalid("boards must be a 2-D array of shape (B, 9), got ", boards.ndim(),
+                 " dimension(s)");
   }
   CheckArray(boards, DType::kInt8, {rows, ttt::kNumCells}, "boards", false);
   const auto* cells = static_cast<const int8_t*>(boards.data());
@@ -36,7 +38,7 @@ int64_t CheckBoards(const py::array& boards) {
 
 ttt::Board RowBoard(const int8_t* cells, int64_t row) {
   ttt::Board board{};
-  for (size_t c = 0; c < board.size(); ++c) board[c] = cells[row * ttt::kNumCells + static_cast<int64_t>(c)];
+  std::memcpy(board.data(), cells + row * ttt::kNumCells, board.size());
   return board;
 }
 

@@ -348,3 +348,26 @@ def test_search_agents_check_their_input():
     agent.reset(2, 9, 0)
     with pytest.raises(ValueError, match="'board' has shape"):
         agent.act({"board": np.zeros((3, 9), np.int8), "legal_mask": np.ones((3, 9), bool)}, {})
+
+
+# ---------------------------------------------------------------- contextual bandit
+
+def test_linucb_beats_random_on_the_contextual_bandit():
+    finals = {}
+    for name in ("random", "linucb"):
+        env = make("contextual_bandit", num_envs=100, seed=0, num_arms=10, split="eval")
+        rollout = run_episodes(env, make_agent(name), num_episodes=2, seed=0)
+        summary = summarize_bandit(rollout.actions, rollout.rewards, rollout.cumulative_regret,
+                                   rollout.num_actions)
+        finals[name] = (summary["final_regret_mean"], summary["final_regret_ci95"])
+    (linucb, linucb_ci), (random, random_ci) = finals["linucb"], finals["random"]
+    assert linucb + linucb_ci < random - random_ci and linucb < 0.9 * random
+
+
+def test_linucb_rows_do_not_depend_on_batch_size():
+    small, big = [run_episodes(make("contextual_bandit", num_envs=num_envs, seed=2, num_arms=5,
+                                    horizon=20), make_agent("linucb"), num_episodes=2, seed=3)
+                  for num_envs in (2, 5)]
+    for episode in range(2):
+        np.testing.assert_array_equal(small.actions[episode * 2:episode * 2 + 2],
+                                      big.actions[episode * 5:episode * 5 + 2])

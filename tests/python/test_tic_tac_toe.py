@@ -181,8 +181,8 @@ def test_same_seed_same_games_across_batch_sizes_and_threads() -> None:
         for t in range(30):
             actions = (np.arange(num_envs, dtype=np.int32) * 5 + t) % 9
             obs, reward, terminated, _, info = env.step(actions)
-            out.append((obs["board"][:3].copy(), reward[:3].copy(), info["executed_action"][:3].copy(),
-                        info["opponent_action"][:3].copy()))
+            out.append((obs["board"][:3].copy(), reward[:3].copy(),
+                        info["executed_action"][:3].copy(), info["opponent_action"][:3].copy()))
         return out
 
     reference = rows(3, 1)
@@ -213,7 +213,9 @@ def test_reset_with_seed_replays() -> None:
 ])
 def test_env_matches_python_twin(options: dict) -> None:
     num_envs, seed = 16, 21
-    core_options = dict(options, **({"noisy_base": "minimax"} if options["opponent"] == "noisy" else {}))
+    core_options = dict(options)
+    if options["opponent"] == "noisy":
+        core_options["noisy_base"] = "minimax"  # the twin has no MCTS
     env = make("ttt", num_envs=num_envs, seed=seed, **core_options)
     twins = twin.VectorTwin(num_envs, seed, **options)
     obs, info = env.reset()
@@ -346,7 +348,8 @@ def test_move_chooser_bad_input() -> None:
         ((boards.astype(np.int32), 1, 0), ValueError, "boards must have dtype int8"),
         ((boards[:, :8].copy(), 1, 0), ValueError, "boards must have shape"),
         ((boards[0], 1, 0), ValueError, "2-D"),
-        ((np.array([[0, 0, 0, 0, 5, 0, 0, 0, 0]], dtype=np.int8), 1, 0), ValueError, "row 0 cell 4"),
+        ((np.array([[0, 0, 0, 0, 5, 0, 0, 0, 0]], dtype=np.int8), 1, 0), ValueError,
+         "row 0 cell 4"),
         ((["111220000"], 2, 0), ValueError, "finished game"),
         ((["12"], 2, 0), ValueError, "9 digits"),
         ((boards, 1, -1), ValueError, "seed"),

@@ -25,7 +25,9 @@ class MinimaxTable {
     std::vector<int8_t> stones(static_cast<size_t>(kNumBoards));
     for (int32_t index = 0; index < kNumBoards; ++index) {
       int8_t count = 0;
-      for (int8_t cell : BoardFromIndex(index)) count = static_cast<int8_t>(count + (cell != kEmpty));
+      for (int8_t cell : BoardFromIndex(index)) {
+        count = static_cast<int8_t>(count + (cell != kEmpty));
+      }
       stones[static_cast<size_t>(index)] = count;
     }
     for (int count = kNumCells; count >= 0; --count) {
@@ -211,7 +213,8 @@ int32_t MctsMove(const Board& root_board, int8_t player, int32_t simulations, do
         for (int32_t i = node.first_child; i < node.first_child + node.num_children; ++i) {
           const Node& child = nodes[static_cast<size_t>(i)];
           const double visits = static_cast<double>(child.visits);
-          const double ucb = child.value_sum / visits + exploration * std::sqrt(log_parent / visits);
+          const double ucb =
+              child.value_sum / visits + exploration * std::sqrt(log_parent / visits);
           if (ucb > best) {
             best = ucb;
             next = i;

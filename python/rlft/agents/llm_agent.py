@@ -125,9 +125,6 @@ class LLMAgent(BatchedAgent):
 
     def act(self, obs: Observation, info: Observation) -> np.ndarray:
         self._require_reset()
-        new_episode = _episode_step(obs, info) == 0
-        if new_episode.any():
-            self._prompter.reset(new_episode)
         batch: PromptBatch = self._prompter.render(obs, info)
         legal = np.asarray(obs["legal_mask"], dtype=bool) if "legal_mask" in obs else None
         forced_actions, forced_kind = self._forced_actions(obs, legal)
@@ -153,10 +150,9 @@ class LLMAgent(BatchedAgent):
     def observe(self, actions: np.ndarray, reward: np.ndarray, obs: Observation,
                 info: Observation) -> None:
         executed = np.asarray(info.get("executed_action", actions), dtype=np.int32)
-        # Episode ends are detected in act() from the env's step counter, so nothing is
-        # scheduled here (terminated=False).
-        never = np.zeros(self.num_envs, dtype=bool)
-        self._prompter.record(executed, reward, never, never)
+        # The prompter clears a row's history on its autoreset step (the env's NEXT_STEP rule).
+        self._prompter.record(executed, reward, self.env.buffers["terminated"],
+                              self.env.buffers["truncated"])
 
     # --- one step's pieces -------------------------------------------------------------
 

@@ -115,7 +115,8 @@ class TicTacToeConfig:
         core = _core.TicTacToeConfig()
         core.opponent = opponent_config(self.opponent, self.mcts_simulations,
                                         self.mcts_exploration, self.noise_prob, self.noisy_base)
-        core.starts = _core.TicTacToeStarts.__members__[_check_choice("starts", self.starts, STARTS)]
+        core.starts = _core.TicTacToeStarts.__members__[
+            _check_choice("starts", self.starts, STARTS)]
         core.illegal_action = _core.TicTacToeIllegalAction.__members__[
             _check_choice("illegal_action", self.illegal_action, ILLEGAL_ACTIONS)]
         core.validate()

@@ -1,0 +1,1 @@
+"""Pure-Python twins of the C++ envs, used only by the tests."""

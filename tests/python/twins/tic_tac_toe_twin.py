@@ -9,7 +9,7 @@ C++ games exactly. (MCTS is not twinned: its playouts would need the tree writte
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Sequence
 
 from rlft import _core
 
@@ -120,8 +120,8 @@ class TicTacToeTwin:
 class VectorTwin:
     """B twins with the vector env's next-step autoreset rule."""
 
-    def __init__(self, num_envs: int, seed: int, **options: object) -> None:
-        self.envs = [TicTacToeTwin(seed, row, **options) for row in range(num_envs)]  # type: ignore[arg-type]
+    def __init__(self, num_envs: int, seed: int, **options: Any) -> None:
+        self.envs = [TicTacToeTwin(seed, row, **options) for row in range(num_envs)]
         self.needs_reset = [False] * num_envs
 
     def step(self, actions: Sequence[int]) -> list[tuple[float, bool]]:

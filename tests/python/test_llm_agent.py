@@ -1,0 +1,138 @@
+"""The LLM agent: the real tiny model end to end, and scripted answers for the exploration
+mechanisms (whose effect must then be exact)."""
+
+import numpy as np
+import pytest
+
+from rlft.agents import run_episodes
+from rlft.agents.generation import SamplingConfig, generate
+from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
+from rlft.envs import make
+from rlft.text.prompts import PromptConfig
+
+
+class ScriptedLLMAgent(LLMAgent):
+    """LLMAgent whose model answers are given by `answer(prompt_text) -> str`."""
+
+    def __init__(self, env, answer, **kwargs):
+        super().__init__(model=None, tokenizer=None, env=env, **kwargs)
+        self.answer = answer
+        self.prompts_seen = []
+
+    def _ask_model(self, prompts):
+        self.prompts_seen.extend(prompts)
+        samples = self.exploration.self_consistency
+        answers = [self.answer(p, i) for p in prompts for i in range(samples)]
+        if samples == 1:
+            return answers, list(prompts)
+        return [self._majority(answers[i * samples:(i + 1) * samples])
+                for i in range(len(prompts))], list(prompts)
+
+
+def test_tiny_model_plays_a_bandit_end_to_end(tiny_model):
+    model, tokenizer = tiny_model
+    env = make("mab", num_envs=4, seed=0, num_arms=5, horizon=3)
+    agent = LLMAgent(model, tokenizer, env, sampling=SamplingConfig(max_new_tokens=8))
+    rollout = run_episodes(env, agent, num_episodes=1, seed=0)
+    assert rollout.actions.shape == (4, 3)
+    assert ((rollout.actions >= 0) & (rollout.actions < 5)).all()
+    records = agent.transcript[-1]
+    assert len(records) == 12
+    assert records[0].prompt.startswith("<|im_start|>user\nYou are a bandit algorithm")
+    # A random-init model writes no ACTION=: every step is flagged and a random arm played.
+    assert all(r.invalid == (r.status != "OK") for r in records)
+    assert agent.new_tokens > 0
+
+
+def test_greedy_generation_is_deterministic_and_batch_independent(tiny_model):
+    model, tokenizer = tiny_model
+    prompts = ["Step=0 Action=blue Reward=0.50\nACTION=", "What do you predict next?"]
+    sampling = SamplingConfig(max_new_tokens=6, batch_size=2)
+    together = generate(model, tokenizer, prompts, sampling)
+    alone = generate(model, tokenizer, prompts[1:], SamplingConfig(max_new_tokens=6))
+    assert together.token_ids[1] == alone.token_ids[0]
+    assert together.texts == generate(model, tokenizer, prompts, sampling).texts
+
+
+def test_valid_answers_are_executed():
+    env = make("mab", num_envs=3, seed=1, num_arms=5, horizon=4)
+    agent = ScriptedLLMAgent(env, lambda prompt, i: "I think red is best. ACTION=red")
+    rollout = run_episodes(env, agent, seed=0)
+    assert (rollout.actions == 2).all()  # red is the third button label
+    assert not rollout.invalid.any()
+
+
+def test_unparsable_answer_plays_random_arm_and_is_flagged():
+    env = make("mab", num_envs=16, seed=1, num_arms=5, horizon=2)
+    agent = ScriptedLLMAgent(env, lambda prompt, i: "I am not sure.")
+    run_episodes(env, agent, seed=0)
+    records = agent.transcript[-1]
+    assert all(r.invalid and r.status == "NO_MATCH" for r in records)
+    assert len({r.action for r in records}) > 1
+
+
+def test_try_all_forces_every_untried_arm_first():
+    env = make("mab", num_envs=2, seed=1, num_arms=4, horizon=6)
+    agent = ScriptedLLMAgent(env, lambda prompt, i: "ACTION=blue",
+                             exploration=ExplorationConfig(try_all=True))
+    rollout = run_episodes(env, agent, seed=0)
+    assert rollout.actions[:, :4].tolist() == [[0, 1, 2, 3]] * 2
+    assert (rollout.actions[:, 4:] == 0).all()
+    forced = [r for r in agent.transcript[-1] if r.forced == "try_all"]
+    assert len(forced) == 8
+    assert forced[2].generation.startswith("Action green has not been tried yet")
+
+
+def test_epsilon_one_always_explores_with_template_rationale():
+    env = make("mab", num_envs=8, seed=1, num_arms=5, horizon=3)
+    agent = ScriptedLLMAgent(env, lambda prompt, i: "ACTION=blue",
+                             exploration=ExplorationConfig(epsilon=1.0))
+    run_episodes(env, agent, seed=0)
+    records = agent.transcript[-1]
+    assert all(r.forced == "epsilon" and not r.invalid for r in records)
+    assert not agent.prompts_seen  # the model was never asked
+
+
+def test_self_consistency_majority_vote():
+    env = make("mab", num_envs=2, seed=1, num_arms=5, horizon=2)
+    answers = ["ACTION=red", "ACTION=green", "ACTION=green", "nothing"]
+    agent = ScriptedLLMAgent(env, lambda prompt, i: answers[i],
+                             sampling=SamplingConfig(temperature=1.0),
+                             exploration=ExplorationConfig(self_consistency=4))
+    rollout = run_episodes(env, agent, seed=0)
+    assert (rollout.actions == 1).all()
+
+
+def test_self_consistency_needs_sampling():
+    env = make("mab", num_envs=2, seed=1, num_arms=5)
+    with pytest.raises(ValueError, match="temperature"):
+        LLMAgent(None, None, env, exploration=ExplorationConfig(self_consistency=3))
+
+
+def test_context_randomisation_maps_labels_back():
+    """The model always answers with the label shown first in its prompt; under shuffling the
+    executed arms must be the env actions behind those labels, hence varied."""
+    env = make("mab", num_envs=4, seed=1, num_arms=5, horizon=5)
+
+    def first_label(prompt, i):
+        listed = prompt.split("labeled ", 1)[1].split(".", 1)[0].split(", ")
+        return f"ACTION={listed[0]}"
+
+    agent = ScriptedLLMAgent(env, first_label, prompt=PromptConfig(randomise_labels=True))
+    rollout = run_episodes(env, agent, seed=0)
+    assert not rollout.invalid.any()
+    plain = ScriptedLLMAgent(env, first_label)
+    assert (run_episodes(env, plain, seed=0).actions == 0).all()
+
+
+def test_tic_tac_toe_occupied_cell_is_an_illegal_answer():
+    env = make("tictactoe", num_envs=4, seed=0, opponent="random")
+    agent = ScriptedLLMAgent(env, lambda prompt, i: "ACTION=4")
+    rollout = run_episodes(env, agent, seed=0)
+    records = agent.transcript[-1]
+    first_moves = records[:4]
+    assert all(r.status == "OK" and r.action == 4 for r in first_moves)
+    later = [r for k, r in enumerate(records)
+             if k >= 4 and rollout.valid[r.row, k // 4]]  # moves inside the first game
+    assert later and all(r.status == "ILLEGAL" and r.invalid and r.action != 4 for r in later)
+    assert not rollout.invalid.any()  # the random fallback is legal: the env never saw 4 again
