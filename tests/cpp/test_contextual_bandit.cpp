@@ -21,7 +21,9 @@ ContextualBanditConfig MakeConfig(std::vector<int64_t> users, int32_t horizon = 
   std::vector<float> rewards;
   std::vector<float> contexts;
   for (int u = 0; u < 6; ++u) {
-    for (int a = 0; a < 3; ++a) rewards.push_back(static_cast<float>(u + (u == 5 ? 2 - a : a) / 10.0));
+    for (int a = 0; a < 3; ++a) {
+      rewards.push_back(static_cast<float>(u + (u == 5 ? 2 - a : a) / 10.0));
+    }
     contexts.push_back(static_cast<float>(u));
     contexts.push_back(static_cast<float>(-u));
   }
@@ -92,7 +94,9 @@ TEST(ContextualBandit, SameResultsAcrossBatchSizesAndThreads) {
     std::vector<int32_t> actions(static_cast<size_t>(batch));
     std::vector<float> out;
     for (int t = 0; t < 30; ++t) {
-      for (int64_t i = 0; i < batch; ++i) actions[static_cast<size_t>(i)] = static_cast<int32_t>((i + t) % 3);
+      for (int64_t i = 0; i < batch; ++i) {
+        actions[static_cast<size_t>(i)] = static_cast<int32_t>((i + t) % 3);
+      }
       h.vec.Step(actions.data());
       for (int64_t i = 0; i < 4; ++i) {
         out.push_back(h.buffers.Get<float>("reward")[i]);
@@ -113,7 +117,9 @@ TEST(ContextualBandit, GaussianNoiseStatistics) {
   const int steps = 400;
   for (int t = 0; t < steps; ++t) {
     std::vector<float> expected(50);
-    for (size_t i = 0; i < 50; ++i) expected[i] = h.buffers.Get<float>("expected_rewards")[i * 3 + 1];
+    for (size_t i = 0; i < 50; ++i) {
+      expected[i] = h.buffers.Get<float>("expected_rewards")[i * 3 + 1];
+    }
     h.vec.Step(actions.data());
     for (size_t i = 0; i < 50; ++i) {
       const double e = h.buffers.Get<float>("reward")[i] - expected[i];
@@ -130,17 +136,19 @@ TEST(ContextualBandit, BadDataAndConfigThrow) {
   std::vector<float> rewards(6, 1.0f);
   std::vector<float> contexts(3, 0.0f);
   std::vector<int64_t> users{0, 1};
-  EXPECT_NO_THROW(ContextualBanditData::Create(rewards.data(), 3, 2, contexts.data(), 1, users.data(), 2));
+  const auto create = [&](int64_t num_users, int64_t num_actions, const int64_t* split,
+                          int64_t split_size) {
+    return ContextualBanditData::Create(rewards.data(), num_users, num_actions, contexts.data(), 1,
+                                        split, split_size);
+  };
+  EXPECT_NO_THROW(create(3, 2, users.data(), 2));
   std::vector<int64_t> bad_users{0, 3};
-  EXPECT_THROW(ContextualBanditData::Create(rewards.data(), 3, 2, contexts.data(), 1, bad_users.data(), 2),
-               InvalidArgument);
-  EXPECT_THROW(ContextualBanditData::Create(rewards.data(), 3, 2, contexts.data(), 1, users.data(), 0),
-               InvalidArgument);
-  EXPECT_THROW(ContextualBanditData::Create(rewards.data(), 6, 1, contexts.data(), 1, users.data(), 2),
-               InvalidArgument);
+  EXPECT_THROW(create(3, 2, bad_users.data(), 2), InvalidArgument);  // user 3 of 3
+  EXPECT_THROW(create(3, 2, users.data(), 0), InvalidArgument);      // empty split
+  EXPECT_THROW(create(6, 1, users.data(), 2), InvalidArgument);      // one action
   rewards[3] = std::nanf("");
   try {
-    ContextualBanditData::Create(rewards.data(), 3, 2, contexts.data(), 1, users.data(), 2);
+    create(3, 2, users.data(), 2);
     ADD_FAILURE() << "NaN reward accepted";
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("rewards[1, 1]"), std::string::npos) << e.what();

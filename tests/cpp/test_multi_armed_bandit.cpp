@@ -31,7 +31,9 @@ std::vector<float> RunRewards(const MultiArmedBanditConfig& config, int64_t batc
   std::vector<int32_t> actions(static_cast<size_t>(batch));
   std::vector<float> out;
   for (int t = 0; t < steps; ++t) {
-    for (int64_t i = 0; i < batch; ++i) actions[static_cast<size_t>(i)] = static_cast<int32_t>((i + t) % config.num_arms);
+    for (int64_t i = 0; i < batch; ++i) {
+      actions[static_cast<size_t>(i)] = static_cast<int32_t>((i + t) % config.num_arms);
+    }
     h.vec.Step(actions.data());
     for (int64_t i = 0; i < rows; ++i) out.push_back(h.buffers.Get<float>("reward")[i]);
   }
@@ -166,7 +168,9 @@ TEST(MultiArmedBandit, BernoulliBestArmVariesAcrossInstances) {
   config.reward_type = RewardType::kBernoulli;
   Harness h(config, 400, 1);
   std::vector<int> hits(4, 0);
-  for (int i = 0; i < 400; ++i) ++hits[static_cast<size_t>(h.buffers.Get<int32_t>("optimal_arm")[i])];
+  for (int i = 0; i < 400; ++i) {
+    ++hits[static_cast<size_t>(h.buffers.Get<int32_t>("optimal_arm")[i])];
+  }
   for (int c : hits) EXPECT_NEAR(c, 100, 40);
 }
 
@@ -241,7 +245,8 @@ TEST(MultiArmedBandit, PoolModeDrawsTasksFromTheirOwnStream) {
     Rng task_rng(77, static_cast<uint64_t>(task));
     MultiArmedBandit::DrawMeans(config, task_rng, &expected);
     for (int a = 0; a < 5; ++a) {
-      EXPECT_EQ(h.buffers.Get<float>("arm_means")[i * 5 + a], static_cast<float>(expected[static_cast<size_t>(a)]));
+      EXPECT_EQ(h.buffers.Get<float>("arm_means")[i * 5 + a],
+                static_cast<float>(expected[static_cast<size_t>(a)]));
     }
   }
   EXPECT_EQ(seen.size(), 8u);

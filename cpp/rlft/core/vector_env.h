@@ -56,9 +56,7 @@ class VectorEnv {
     Env::Validate(config_);
     Check(num_envs >= 1, "num_envs must be >= 1, got ", num_envs);
     Check(num_envs <= (int64_t{1} << 26), "num_envs is too large: ", num_envs);
-    envs_.assign(static_cast<size_t>(num_envs), Env(config_));
-    rngs_.resize(static_cast<size_t>(num_envs));
-    needs_reset_.assign(static_cast<size_t>(num_envs), 1);
+    rows_.assign(static_cast<size_t>(num_envs), Row{Env(config_), Rng(), true});
     Seed(seed, nullptr);
   }
 
@@ -96,57 +94,67 @@ class VectorEnv {
     RequireBound();
     const int32_t num_actions = Env::NumActions(config_);
     for (int64_t i = 0; i < num_envs(); ++i) {  // check all before changing any state
-      if (needs_reset_[static_cast<size_t>(i)]) continue;
+      if (rows_[static_cast<size_t>(i)].needs_reset) continue;
       Check(actions[i] >= 0 && actions[i] < num_actions, "action ", actions[i], " at row ", i,
             " is out of range [0, ", num_actions, ")");
     }
     pool_.ParallelFor(num_envs(), [&](int64_t begin, int64_t end) {
+      float* const reward = reward_;
+      bool* const terminated = terminated_;
+      bool* const truncated = truncated_;
+      const auto& outputs = *outputs_;
       for (int64_t i = begin; i < end; ++i) {
-        const auto row = static_cast<size_t>(i);
-        if (needs_reset_[row]) {
+        Row& row = rows_[static_cast<size_t>(i)];
+        if (row.needs_reset) {
           ResetRow(i, -1);
           continue;
         }
-        const StepResult result = envs_[row].Step(actions[i], rngs_[row]);
-        reward_[i] = static_cast<float>(result.reward);
-        terminated_[i] = result.terminated;
-        truncated_[i] = result.truncated;
-        needs_reset_[row] = result.terminated || result.truncated;
-        envs_[row].Write(i, *outputs_);
+        const StepResult result = row.env.Step(actions[i], row.rng);
+        row.needs_reset = result.terminated || result.truncated;
+        row.env.Write(i, outputs);
+        reward[i] = static_cast<float>(result.reward);
+        terminated[i] = result.terminated;
+        truncated[i] = result.truncated;
       }
     });
   }
 
-  int64_t num_envs() const { return static_cast<int64_t>(envs_.size()); }
+  int64_t num_envs() const { return static_cast<int64_t>(rows_.size()); }
   const Config& config() const { return config_; }
-  const Env& env(int64_t i) const { return envs_.at(static_cast<size_t>(i)); }
-  const Rng& rng(int64_t i) const { return rngs_.at(static_cast<size_t>(i)); }
-  bool needs_reset(int64_t i) const { return needs_reset_.at(static_cast<size_t>(i)) != 0; }
+  const Env& env(int64_t i) const { return rows_.at(static_cast<size_t>(i)).env; }
+  const Rng& rng(int64_t i) const { return rows_.at(static_cast<size_t>(i)).rng; }
+  bool needs_reset(int64_t i) const { return rows_.at(static_cast<size_t>(i)).needs_reset; }
 
  private:
   void Seed(uint64_t seed, const bool* mask) {
     for (int64_t i = 0; i < num_envs(); ++i) {
-      if (mask == nullptr || mask[i]) rngs_[static_cast<size_t>(i)].Seed(seed, static_cast<uint64_t>(i));
+      if (mask == nullptr || mask[i]) rows_[static_cast<size_t>(i)].rng.Seed(seed, static_cast<uint64_t>(i));
     }
   }
 
   void ResetRow(int64_t i, int64_t task_id) {
-    const auto row = static_cast<size_t>(i);
-    envs_[row].Reset(rngs_[row], task_id);
-    needs_reset_[row] = 0;
+    Row& row = rows_[static_cast<size_t>(i)];
+    row.env.Reset(row.rng, task_id);
+    row.needs_reset = false;
     reward_[i] = 0.0f;
     terminated_[i] = false;
     truncated_[i] = false;
-    envs_[row].Write(i, *outputs_);
+    row.env.Write(i, *outputs_);
   }
 
   void RequireBound() const { Check(outputs_ != nullptr, "buffers are not bound"); }
 
   Config config_;
   ThreadPool pool_;
-  std::vector<Env> envs_;
-  std::vector<Rng> rngs_;
-  std::vector<uint8_t> needs_reset_;  // uint8_t, not bool: rows are written from several threads
+  // An instance, its RNG stream and its autoreset flag side by side: a step touches one
+  // place in memory per row. (A struct member, not vector<bool>: rows are written from
+  // several threads.)
+  struct Row {
+    Env env;
+    Rng rng;
+    bool needs_reset;
+  };
+  std::vector<Row> rows_;
   float* reward_ = nullptr;
   bool* terminated_ = nullptr;
   bool* truncated_ = nullptr;

@@ -167,14 +167,15 @@ void MultiArmedBandit::Reset(Rng& rng, int64_t task_id) {
   task_id_ = task_id < 0 ? -1 : task_id;
   optimal_arm_ = 0;  // first maximum
   for (size_t a = 1; a < arms_.size(); ++a) {
-    if (arms_[a].mean > arms_[static_cast<size_t>(optimal_arm_)].mean) optimal_arm_ = static_cast<int32_t>(a);
+    if (arms_[a].mean > arms_[static_cast<size_t>(optimal_arm_)].mean) {
+      optimal_arm_ = static_cast<int32_t>(a);
+    }
   }
   best_mean_ = arms_[static_cast<size_t>(optimal_arm_)].mean;
   step_ = 0;
   last_action_ = -1;
   last_reward_ = 0.0;
   regret_ = 0.0;
-  fresh_episode_ = true;
 }
 
 }  // namespace rlft

@@ -128,7 +128,6 @@ class MultiArmedBandit {
   int32_t last_action_ = -1;
   int32_t optimal_arm_ = 0;
   bool gaussian_;
-  bool fresh_episode_ = true;  // Write copies every arm after a reset, one arm after a step
   int64_t task_id_ = -1;
   Config config_;              // read at reset only
 };
@@ -144,29 +143,42 @@ StepResult MultiArmedBandit::Step(int32_t action, Rng& rng) {
   ++step_;
   last_action_ = action;
   last_reward_ = reward;
-  fresh_episode_ = false;
   return {reward, step_ >= horizon_, false};
 }
 
 void MultiArmedBandit::Write(int64_t row, const Outputs& out) const {
-  out.step[row] = step_;
-  out.last_action[row] = last_action_;
-  out.last_reward[row] = static_cast<float>(last_reward_);
-  out.regret[row] = static_cast<float>(regret_);
+  // Values and pointers are read before any store: an int32 store could otherwise alias
+  // them (as far as the compiler knows) and force reloads.
+  const int32_t action = last_action_;
   const int64_t base = row * out.num_arms;
-  if (!fresh_episode_) {  // a step changes one arm's entries; the rest are already there
-    const Arm& arm = arms_[static_cast<size_t>(last_action_)];
-    out.counts[base + last_action_] = arm.count;
-    out.reward_sums[base + last_action_] = static_cast<float>(arm.reward_sum);
+  int32_t* const counts = out.counts + base;
+  float* const reward_sums = out.reward_sums + base;
+  const float last_reward = static_cast<float>(last_reward_);
+  const float regret = static_cast<float>(regret_);
+  const int32_t step = step_;
+  if (step > 0) {  // a step changes one arm's entries; after a reset (step 0) all are new
+    const Arm& arm = arms_[static_cast<size_t>(action)];
+    const int32_t count = arm.count;
+    const float sum = static_cast<float>(arm.reward_sum);
+    out.step[row] = step;
+    out.last_action[row] = action;
+    out.last_reward[row] = last_reward;
+    out.regret[row] = regret;
+    counts[action] = count;
+    reward_sums[action] = sum;
     return;
   }
+  out.step[row] = step;
+  out.last_action[row] = action;
+  out.last_reward[row] = last_reward;
+  out.regret[row] = regret;
   out.optimal_arm[row] = optimal_arm_;
   out.task_id[row] = task_id_;
-  for (int64_t a = 0; a < out.num_arms; ++a) {
-    const Arm& arm = arms_[static_cast<size_t>(a)];
-    out.counts[base + a] = arm.count;
-    out.reward_sums[base + a] = static_cast<float>(arm.reward_sum);
-    out.arm_means[base + a] = static_cast<float>(arm.mean);
+  float* const arm_means = out.arm_means + base;
+  for (size_t a = 0; a < arms_.size(); ++a) {
+    counts[a] = arms_[a].count;
+    reward_sums[a] = static_cast<float>(arms_[a].reward_sum);
+    arm_means[a] = static_cast<float>(arms_[a].mean);
   }
 }
 

@@ -76,13 +76,15 @@ class MultiArmedBanditConfig:
     horizon: int = field(default=50, metadata={"help": "steps per episode T; terminated at T"})
     reward_type: str = field(default="gaussian", metadata={"help": "'gaussian' or 'bernoulli'"})
     noise: str = field(default="medium", metadata={
-        "help": "'low' / 'medium' / 'high': Gaussian sigma 0.1 / 1 / 3, Bernoulli gap 0.5 / 0.2 / 0.1"})
+        "help": "'low' / 'medium' / 'high': Gaussian sigma 0.1 / 1 / 3, "
+                "Bernoulli gap 0.5 / 0.2 / 0.1"})
     sigma: float | None = field(default=None, metadata={
         "help": "Gaussian reward stddev; None takes it from `noise`"})
     gap: float | None = field(default=None, metadata={
         "help": "Bernoulli best-vs-rest gap in [0, 1]; None takes it from `noise`"})
     mean_distribution: str = field(default="uniform", metadata={
-        "help": "Gaussian arm means: 'uniform' U(mean_low, mean_high) or 'normal' N(mean_loc, mean_scale)"})
+        "help": "Gaussian arm means: 'uniform' U(mean_low, mean_high) or "
+                "'normal' N(mean_loc, mean_scale)"})
     mean_low: float = field(default=0.0, metadata={"help": "low end of the uniform arm means"})
     mean_high: float = field(default=1.0, metadata={"help": "high end of the uniform arm means"})
     mean_loc: float = field(default=0.5, metadata={"help": "mean of normally drawn arm means"})
@@ -92,7 +94,8 @@ class MultiArmedBanditConfig:
     split: str = field(default="train", metadata={
         "help": "pooled only: 'train' plays ids [0, pool_size), 'eval' the held-out "
                 "[pool_size, pool_size + eval_pool_size)"})
-    pool_size: int = field(default=512, metadata={"help": "pooled only: training tasks (paper: 512)"})
+    pool_size: int = field(default=512, metadata={
+        "help": "pooled only: training tasks (paper: 512)"})
     eval_pool_size: int = field(default=64, metadata={"help": "pooled only: held-out tasks"})
     task_seed: int = field(default=0, metadata={
         "help": "seed of the task ids' arm means (same id, same instance, whatever the env seed)"})
@@ -118,7 +121,8 @@ class MultiArmedBanditConfig:
         if self.pool_size + self.eval_pool_size > INT64_MAX:
             raise ValueError("pool_size + eval_pool_size must fit in int64")
         check_seed(self.task_seed, "task_seed")
-        self.to_core().validate()  # the remaining cross-field checks (mean_low <= mean_high, gap <= 1)
+        # The remaining cross-field checks (mean_low <= mean_high, gap <= 1) live in C++.
+        self.to_core().validate()
 
     @property
     def resolved_sigma(self) -> float:

@@ -37,12 +37,15 @@ class ContextualBanditConfig:
         "help": "'train': the first num_train_users users; 'eval': all the others"})
     num_train_users: int | None = field(default=None, metadata={
         "help": "size of the train split; None: 100 for 100K-format data, 200 for 1M (EVOLvE)"})
-    horizon: int = field(default=50, metadata={"help": "steps per episode; terminated at the horizon"})
+    horizon: int = field(default=50, metadata={
+        "help": "steps per episode; terminated at the horizon"})
     noise_std: float = field(default=0.0, metadata={
         "help": "stddev of Gaussian noise added to served rewards (0: deterministic rewards)"})
     synthetic_seed: int = field(default=0, metadata={"help": "seed of the synthetic dataset"})
-    synthetic_num_users: int = field(default=300, metadata={"help": "users of the synthetic dataset"})
-    synthetic_num_movies: int = field(default=60, metadata={"help": "movies of the synthetic dataset"})
+    synthetic_num_users: int = field(default=300, metadata={
+        "help": "users of the synthetic dataset"})
+    synthetic_num_movies: int = field(default=60, metadata={
+        "help": "movies of the synthetic dataset"})
 
     def __post_init__(self) -> None:
         if self.data_dir is not None and not isinstance(self.data_dir, (str, bytes)) \
@@ -108,7 +111,8 @@ class ContextualBanditEnv(CoreVectorEnv):
               options: Mapping[str, Any] | None = None) -> tuple[dict, dict]:
         """As CoreVectorEnv.reset; ``task_ids`` is not an option here (users are drawn per step)."""
         if options and "task_ids" in options:
-            raise ValueError("the contextual bandit has no task ids: unknown reset option 'task_ids'")
+            raise ValueError("the contextual bandit has no task ids: "
+                             "unknown reset option 'task_ids'")
         return super().reset(seed=seed, options=options)
 
 

@@ -81,7 +81,8 @@ class MovieLensData:
             who = f"a {gender} aged {age_text}"
         else:
             who = f"a {age}-year-old {gender}"
-        return f"{who} working as {_article(self.occupations[user])}, living in {self.location(user)}"
+        occupation = _article(self.occupations[user])
+        return f"{who} working as {occupation}, living in {self.location(user)}"
 
 
 def _age_group_1m(code: int) -> str:
@@ -102,7 +103,8 @@ def render_location(zip_code: str) -> str:
 
 
 def normalize_title(title: str) -> str:
-    """'Star Wars (1977)' -> 'star_wars_(1977)'; 'Godfather, The (1972)' -> 'the_godfather_(1972)'."""
+    """'Star Wars (1977)' -> 'star_wars_(1977)';
+    'Godfather, The (1972)' -> 'the_godfather_(1972)'."""
     title = title.strip()
     match = re.match(r"^(.*), (The|A|An) (\(\d{4}\))$", title)
     if match:
