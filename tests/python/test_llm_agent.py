@@ -24,9 +24,9 @@ class ScriptedLLMAgent(LLMAgent):
         samples = self.exploration.self_consistency
         answers = [self.answer(p, i) for p in prompts for i in range(samples)]
         if samples == 1:
-            return answers, list(prompts)
+            return answers, list(prompts), None
         return [self._majority(answers[i * samples:(i + 1) * samples])
-                for i in range(len(prompts))], list(prompts)
+                for i in range(len(prompts))], list(prompts), None
 
 
 def test_tiny_model_plays_a_bandit_end_to_end(tiny_model):

@@ -58,11 +58,13 @@ def _stop_ids(tokenizer: Any, model: Any) -> set[int]:
 
 @torch.no_grad()
 def generate(model: Any, tokenizer: Any, prompts: Sequence[str], sampling: SamplingConfig,
-             seed: int | None = None) -> Generations:
+             seed: int | None = None, synced_gpus: bool = False) -> Generations:
     """Generates an answer for every prompt (already chat-formatted text).
 
     Prompts go through the tokenizer with left padding, in chunks of sampling.batch_size.
     With temperature > 0 the draws come from torch's generator seeded with `seed`.
+    synced_gpus keeps ZeRO-3 ranks stepping together until every rank is done (a rank that
+    stopped early would otherwise leave the others waiting for its parameter shards).
     """
     if tokenizer.pad_token_id is None:
         raise ValueError("the tokenizer has no pad token; load models through rlft.models")
@@ -89,6 +91,7 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[str], sampling: Sampl
             top_p=sampling.top_p if do_sample else None,
             top_k=0 if do_sample else None,
             pad_token_id=tokenizer.pad_token_id,
+            synced_gpus=synced_gpus,
         )
         prompt_length = encoded["input_ids"].shape[1]
         for row in range(len(chunk)):

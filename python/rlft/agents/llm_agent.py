@@ -11,13 +11,14 @@ self-correction asks the model to check its answer in a second turn.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
 from rlft.agents.base import BatchedAgent, Observation
-from rlft.agents.generation import SamplingConfig, generate
+from rlft.agents.generation import Generations, SamplingConfig, generate
 from rlft.text import ActionParser, ParseResult, ParseStatus, step_actions
 from rlft.text.chat import format_chat
 from rlft.text.env_prompts import CbPrompter, MabPrompter, PromptBatch, TicTacToePrompter
@@ -92,7 +93,8 @@ class LLMAgent(BatchedAgent):
     def __init__(self, model: Any, tokenizer: Any, env: Any, prompt: PromptConfig | None = None,
                  sampling: SamplingConfig | None = None,
                  exploration: ExplorationConfig | None = None,
-                 invalid_penalty: float = -5.0, keep_transcript: bool = True) -> None:
+                 invalid_penalty: float = -5.0, keep_transcript: bool = True,
+                 record_tokens: bool = False, synced_gpus: bool = False) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
@@ -104,9 +106,15 @@ class LLMAgent(BatchedAgent):
             raise ValueError("self_consistency > 1 needs temperature > 0 (greedy samples agree)")
         self.invalid_penalty = invalid_penalty
         self.keep_transcript = keep_transcript
+        # Trainer support: the exact token ids of each row's last prompt and answer.
+        self.record_tokens = record_tokens
+        self.synced_gpus = synced_gpus  # ZeRO-3 on several ranks: generate in lock-step
+        self.last_tokens: list[tuple[list[int], list[int]]] = []
+        self.last_forced = np.zeros(0, dtype=bool)
         self.transcript: list[list[StepRecord]] = []  # one list per reset (round)
         self.last_invalid = np.zeros(0, dtype=bool)
         self.new_tokens = 0
+        self.generate_seconds = 0.0  # wall time inside generate(), for overhead accounting
         self._prompter: Any = None
         self._parser: ActionParser | None = None
         self._rng = np.random.default_rng(0)
@@ -130,17 +138,26 @@ class LLMAgent(BatchedAgent):
         forced_actions, forced_kind = self._forced_actions(obs, legal)
         texts = [""] * self.num_envs
         chats = [""] * self.num_envs
+        tokens: list[tuple[list[int], list[int]]] = [([], [])] * self.num_envs
         free = np.flatnonzero(forced_actions < 0)
         if free.size:
-            answers, chat_texts = self._ask_model([batch.texts[row] for row in free])
+            answers, chat_texts, generated = self._ask_model([batch.texts[row] for row in free])
             for index, row in enumerate(free):
                 texts[row], chats[row] = answers[index], chat_texts[index]
+                if generated is not None:
+                    tokens[row] = (generated.prompt_ids[index], generated.token_ids[index])
         for row in np.flatnonzero(forced_actions >= 0):
             label = batch.displayed_label(int(row), int(forced_actions[row]))
             rationale = (try_all_rationale(label) if forced_kind[row] == "try_all"
                          else epsilon_greedy_rationale(label))
             texts[row] = rationale
-            chats[row] = batch.texts[row]
+            chats[row] = format_chat(self.tokenizer, [{"role": "user",
+                                                       "content": batch.texts[row]}]) \
+                if self.tokenizer is not None else batch.texts[row]
+            if self.record_tokens:
+                tokens[row] = self._forced_tokens(chats[row], rationale)
+        self.last_tokens = tokens
+        self.last_forced = np.array([kind != "" for kind in forced_kind], dtype=bool)
         parsed = self._parse(texts, batch, legal)
         chosen = step_actions(parsed, self.num_actions, self._rng, legal, self.invalid_penalty)
         self.last_invalid = chosen.invalid.copy()
@@ -178,11 +195,16 @@ class LLMAgent(BatchedAgent):
                     kind[row] = "epsilon"
         return forced, kind
 
-    def _ask_model(self, prompts: Sequence[str]) -> tuple[list[str], list[str]]:
-        """Answers for the rows the model decides: (final answer texts, chat-formatted prompts)."""
+    def _ask_model(self, prompts: Sequence[str]
+                   ) -> tuple[list[str], list[str], Generations | None]:
+        """Answers for the rows the model decides: (final answer texts, chat-formatted prompts,
+        the generations' token ids when each answer is one plain generation, else None)."""
         chats = [format_chat(self.tokenizer, [{"role": "user", "content": p}]) for p in prompts]
         samples = self.exploration.self_consistency
-        answers = self._generate([chat for chat in chats for _ in range(samples)])
+        generated = self._generate([chat for chat in chats for _ in range(samples)])
+        answers = generated.texts
+        if samples == 1 and not self.exploration.self_correction:
+            return answers, chats, generated
         if self.exploration.self_correction:
             followups = [
                 format_chat(self.tokenizer, [
@@ -190,19 +212,30 @@ class LLMAgent(BatchedAgent):
                     {"role": "assistant", "content": answer},
                     {"role": "user", "content": SELF_CORRECTION_MESSAGE}])
                 for i, answer in enumerate(answers)]
-            answers = self._generate(followups)
+            answers = self._generate(followups).texts
         if samples == 1:
-            return answers, chats
+            return answers, chats, None
         return [self._majority(answers[i * samples:(i + 1) * samples])
-                for i in range(len(prompts))], chats
+                for i in range(len(prompts))], chats, None
 
-    def _generate(self, chats: list[str]) -> list[str]:
+    def _generate(self, chats: list[str]) -> Generations:
         self._calls += 1
+        started = time.perf_counter()
         out = generate(self.model, self.tokenizer, chats, self.sampling,
                        seed=int(np.random.SeedSequence([self._seed, self._calls])
-                                .generate_state(1)[0]))
+                                .generate_state(1)[0]),
+                       synced_gpus=self.synced_gpus)
         self.new_tokens += out.num_new_tokens
-        return out.texts
+        self.generate_seconds += time.perf_counter() - started
+        return out
+
+    def _forced_tokens(self, chat: str, rationale: str) -> tuple[list[int], list[int]]:
+        """Token ids of a forced step's prompt and template rationale (+ EOS), so that the
+        trainer can learn from exploration steps like from generated ones."""
+        prompt_ids = self.tokenizer(chat, add_special_tokens=False)["input_ids"]
+        answer_ids = self.tokenizer(rationale, add_special_tokens=False)["input_ids"]
+        return prompt_ids[-self.sampling.max_prompt_tokens:], \
+            answer_ids + [self.tokenizer.eos_token_id]
 
     def _majority(self, answers: list[str]) -> str:
         """The answer whose parsed label is the most frequent valid one (ties: first seen)."""

@@ -1,0 +1,91 @@
+"""Atomic checkpoints and the exported policy.
+
+A checkpoint is written under ``checkpoints/.tmp/<tag>`` and renamed to
+``checkpoints/<tag>`` once every rank has written its part; only then does the ``latest``
+pointer (itself replaced atomically) name it. A run killed at any moment therefore leaves the
+previous checkpoint as the latest. The last ``keep`` checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LATEST = "latest"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _barrier() -> None:
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def save_checkpoint(engine: Any, directory: Path, iteration: int, state: dict[str, Any],
+                    keep: int, is_main: bool) -> Path:
+    """engine state (model, optimizer, scheduler) + rlft's state (JSON) as tag iter_<N>."""
+    directory = Path(directory)
+    tag = f"iter_{iteration:06d}"
+    staging = directory / ".tmp"
+    if is_main:
+        shutil.rmtree(staging / tag, ignore_errors=True)
+        staging.mkdir(parents=True, exist_ok=True)
+    _barrier()
+    engine.save_checkpoint(str(staging), tag=tag, save_latest=False)
+    _barrier()
+    final = directory / tag
+    if is_main:
+        (staging / tag / "rlft_state.json").write_text(json.dumps(state))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staging / tag, final)
+        _atomic_write(directory / LATEST, tag)
+        tags = sorted(p.name for p in directory.glob("iter_*") if p.is_dir())
+        for old in tags[:-keep]:
+            shutil.rmtree(directory / old, ignore_errors=True)
+    _barrier()
+    return final
+
+
+def latest_checkpoint(directory: Path) -> str | None:
+    pointer = Path(directory) / LATEST
+    if not pointer.is_file():
+        return None
+    tag = pointer.read_text().strip()
+    return tag if (Path(directory) / tag / "rlft_state.json").is_file() else None
+
+
+def load_checkpoint(engine: Any, directory: Path, tag: str) -> dict[str, Any]:
+    engine.load_checkpoint(str(directory), tag=tag, load_module_strict=True,
+                           load_optimizer_states=True, load_lr_scheduler_states=True)
+    return json.loads((Path(directory) / tag / "rlft_state.json").read_text())
+
+
+def export_policy(engine: Any, tokenizer: Any, out_dir: Path, is_main: bool,
+                  lora: bool) -> Path | None:
+    """The trained policy as a plain Hugging Face model directory (what `rlft eval --model`
+    takes). Under ZeRO-3 the shards are gathered first; LoRA adapters are merged."""
+    import deepspeed
+
+    policy = engine.module
+    zero3 = engine.zero_optimization_stage() == 3
+    parameters = list(policy.lm.parameters())
+    with deepspeed.zero.GatheredParameters(parameters, modifier_rank=None, enabled=zero3):
+        if is_main:
+            lm = policy.lm
+            if lora:
+                lm = lm.merge_and_unload()
+            state = {k: v.detach().to("cpu", torch.float32).clone()
+                     for k, v in lm.state_dict().items()}
+            lm.save_pretrained(str(out_dir), state_dict=state, safe_serialization=True)
+            tokenizer.save_pretrained(str(out_dir))
+    _barrier()
+    return Path(out_dir) if is_main else None

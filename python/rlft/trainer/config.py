@@ -1,0 +1,319 @@
+"""Training configuration: nested dataclasses with help text on every field, loaded from YAML
+and overridden from the command line (``section.field=value``). Every check runs before any
+work starts, and every error names the field."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+
+def _help(text: str, **kwargs: Any) -> Any:
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class ModelSection:
+    name: str = _help("Model preset (tiny, smollm2-135m), Hugging Face hub id or local "
+                      "directory, e.g. an SFT export.", default="tiny")
+    dtype: str = _help("auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16.", default="auto")
+    lora: bool = _help("Train LoRA adapters (PEFT) instead of all weights; the reference "
+                       "policy is then the base model with adapters disabled.", default=False)
+    lora_rank: int = _help("LoRA rank r.", default=16)
+    lora_alpha: int = _help("LoRA alpha.", default=32)
+    lora_target_modules: list[str] = _help(
+        "Module names that get adapters.",
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    tiny_layers: int = _help("tiny preset only: transformer layers.", default=2)
+    tiny_hidden: int = _help("tiny preset only: hidden size.", default=128)
+
+
+@dataclass
+class EnvSection:
+    name: str = _help("mab or tictactoe.", default="mab")
+    num_arms: int = _help("Bandit arms K.", default=5)
+    horizon: int = _help("Bandit steps per episode T (paper: 50).", default=50)
+    noise: str = _help("Bandit noise: low, medium, high.", default="medium")
+    reward_type: str = _help("gaussian or bernoulli.", default="gaussian")
+    pool_size: int = _help("Training pool of bandit instances (paper: 512).", default=512)
+    eval_pool_size: int = _help("Held-out bandit instances for evaluation.", default=64)
+    opponent: str = _help("Tic-tac-toe opponent: random, minimax, mcts, noisy.",
+                          default="random")
+    variant: str = _help("Prompt variant: button or continuous.", default="button")
+    cot: bool = _help("Chain-of-thought output instruction.", default=True)
+    history_window: int | None = _help("History lines shown (None: the whole episode; 0 with "
+                                       "summary: summary-only observation).", default=None)
+    summary: bool = _help("Append per-arm counts and mean rewards (context summary).",
+                          default=False)
+
+
+@dataclass
+class RolloutSection:
+    num_envs: int = _help("Env slots played in parallel per rollout, one episode each "
+                          "(paper: 16).", default=16)
+    max_new_tokens: int = _help("Generation budget G per step (paper: 256).", default=256)
+    temperature: float = _help("Sampling temperature in training (paper: 1.0).", default=1.0)
+    top_p: float = _help("Nucleus mass in training (paper: 1.0).", default=1.0)
+    generation_batch_size: int = _help("Prompts per generate() call.", default=64)
+    max_prompt_tokens: int = _help("Prompt token cap, oldest history dropped first "
+                                   "(paper: 1792).", default=1792)
+
+
+@dataclass
+class AlgoSection:
+    advantage: str = _help("mc: rewards-to-go minus the per-step batch mean (fixed-length "
+                           "episodes, no value head); gae: value head + GAE (variable length).",
+                           default="mc")
+    gamma: float = _help("Discount.", default=1.0)
+    gae_lambda: float = _help("GAE lambda.", default=0.95)
+    clip_eps: float = _help("PPO clip epsilon.", default=0.2)
+    kl_coef: float = _help("beta: weight of KL(pi || pi_ref) per token.", default=0.05)
+    kl_estimator: str = _help("k1, k2 or k3 per-token KL estimator.", default="k3")
+    value_coef: float = _help("Weight of the value loss (gae only).", default=0.5)
+    update_epochs: int = _help("Passes over each rollout (paper: 1 bandits, 2 tic-tac-toe).",
+                               default=1)
+    normalize_rewards: bool = _help("Normalise env rewards by a running mean/std before "
+                                    "adding shaping terms.", default=True)
+    normalize_advantages: bool = _help("Scale advantages to unit std per rollout.",
+                                       default=True)
+    invalid_penalty: float = _help("Shaping reward when no valid action was parsed (a random "
+                                   "valid action is executed).", default=-5.0)
+    exploration_bonus: float = _help("Shaping reward for an action not yet tried in the "
+                                     "episode (paper: +1 in the bonus variant).", default=0.0)
+    try_all: bool = _help("Bandits: force every untried arm first with a template "
+                          "rationale, trained on like generated steps.", default=False)
+    epsilon: float = _help("Epsilon-greedy exploration with template rationales.",
+                           default=0.0)
+
+
+@dataclass
+class OptimSection:
+    optimizer: str = _help("adamw or adafactor (paper: adafactor).", default="adamw")
+    lr: float = _help("Peak learning rate (paper: 1e-4).", default=1e-4)
+    min_lr: float = _help("Learning rate at the end of the cosine decay (paper: 1e-6).",
+                          default=1e-6)
+    warmup_steps: int = _help("Linear warm-up optimizer steps (paper: 100).", default=100)
+    weight_decay: float = _help("Decoupled weight decay.", default=0.0)
+    batch_size: int = _help("Sequences per optimizer step, accumulated over micro-batches and "
+                            "ranks (paper: 128).", default=128)
+    micro_batch_size: int = _help("Sequences per forward/backward on one rank.", default=8)
+    grad_clip: float = _help("Gradient norm clip.", default=1.0)
+
+
+@dataclass
+class EngineSection:
+    zero_stage: int = _help("DeepSpeed ZeRO stage 0-3 (configs/ds/zero<N>.json).", default=0)
+    ds_config: str | None = _help("A DeepSpeed JSON file instead of the named stage config.",
+                                  default=None)
+    threads: int = _help("torch threads per rank on CPU (0: leave torch's default).",
+                         default=0)
+
+
+@dataclass
+class WarmStartSection:
+    steps: int = _help("Format-only SFT steps before RL (answers 'ACTION=<random label>'): "
+                       "teaches a random-init model the output format, none of the skill.",
+                       default=0)
+    lr: float = _help("Warm-start learning rate.", default=1e-3)
+    batch_size: int = _help("Warm-start sequences per step.", default=32)
+
+
+@dataclass
+class EvalSection:
+    episodes: int = _help("Held-out instances played at start and end (mab).", default=64)
+    seeds: int = _help("Seeds of the held-out evaluation.", default=1)
+    temperature: float = _help("Sampling temperature of the evaluated policy (paper: 0; "
+                               "near-uniform small policies are better compared at 1).",
+                               default=0.0)
+    at_start: bool = _help("Evaluate the starting policy (after the warm start).", default=True)
+    baselines: list[str] = _help("Classic agents on the same held-out instances.",
+                                 default_factory=lambda: ["random", "ucb"])
+
+
+@dataclass
+class RunSection:
+    out_dir: str = _help("Run directory: metrics, checkpoints, plots, the exported model.",
+                         default="runs/train")
+    seed: int = _help("Seed of everything (envs, sampling, shuffling, init).", default=0)
+    iterations: int = _help("Rollout + update cycles.", default=10)
+    time_limit_s: float = _help("Stop training after this many seconds (0: no limit).",
+                                default=0.0)
+    checkpoint_every: int = _help("Iterations between checkpoints (0: only at the end).",
+                                  default=0)
+    keep_checkpoints: int = _help("Checkpoints kept (oldest deleted first).", default=2)
+    resume: bool = _help("Continue from the run directory's latest checkpoint if any.",
+                         default=True)
+    export: bool = _help("Write the final policy as a plain HF model directory.", default=True)
+    tensorboard: bool = _help("Mirror metrics to TensorBoard.", default=True)
+    wandb: bool = _help("Mirror metrics to Weights & Biases (needs wandb installed).",
+                        default=False)
+    sample_rollouts: int = _help("Rollout steps saved as text per iteration.", default=4)
+    progress: bool = _help("Show a progress bar.", default=True)
+
+
+@dataclass
+class TrainConfig:
+    """One RLFT run. Sections mirror the YAML files in configs/."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    env: EnvSection = field(default_factory=EnvSection)
+    rollout: RolloutSection = field(default_factory=RolloutSection)
+    algo: AlgoSection = field(default_factory=AlgoSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    engine: EngineSection = field(default_factory=EngineSection)
+    warm_start: WarmStartSection = field(default_factory=WarmStartSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message names the field."""
+
+
+CHOICES = {
+    "model.dtype": ("auto", "float32", "bfloat16"),
+    "env.name": ("mab", "tictactoe"),
+    "env.noise": ("low", "medium", "high"),
+    "env.reward_type": ("gaussian", "bernoulli"),
+    "env.opponent": ("random", "minimax", "mcts", "noisy"),
+    "env.variant": ("button", "continuous"),
+    "algo.advantage": ("mc", "gae"),
+    "algo.kl_estimator": ("k1", "k2", "k3"),
+    "optim.optimizer": ("adamw", "adafactor"),
+    "engine.zero_stage": (0, 1, 2, 3),
+}
+POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size",
+            "rollout.num_envs", "rollout.max_new_tokens", "rollout.generation_batch_size",
+            "rollout.max_prompt_tokens", "algo.update_epochs", "optim.batch_size",
+            "optim.micro_batch_size", "eval.episodes", "eval.seeds", "run.iterations",
+            "run.keep_checkpoints", "model.lora_rank", "model.tiny_layers", "model.tiny_hidden")
+NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.exploration_bonus", "algo.clip_eps",
+                "optim.lr", "optim.min_lr", "optim.warmup_steps", "optim.weight_decay",
+                "optim.grad_clip", "warm_start.steps", "warm_start.lr", "eval.temperature",
+                "rollout.temperature", "run.time_limit_s", "run.checkpoint_every",
+                "run.sample_rollouts", "engine.threads")
+
+
+def _get(config: TrainConfig, path: str) -> Any:
+    section, name = path.split(".")
+    return getattr(getattr(config, section), name)
+
+
+def validate(config: TrainConfig, world_size: int = 1) -> None:
+    """Every check that can fail before work starts; raises ConfigError naming the field."""
+    for path, choices in CHOICES.items():
+        if _get(config, path) not in choices:
+            raise ConfigError(f"{path} must be one of {list(choices)}, got {_get(config, path)!r}")
+    for path in POSITIVE:
+        if not _get(config, path) >= 1:
+            raise ConfigError(f"{path} must be >= 1, got {_get(config, path)!r}")
+    for path in NON_NEGATIVE:
+        if not _get(config, path) >= 0:
+            raise ConfigError(f"{path} must be >= 0, got {_get(config, path)!r}")
+    if not 0 < config.rollout.top_p <= 1:
+        raise ConfigError(f"rollout.top_p must be in (0, 1], got {config.rollout.top_p}")
+    if not 0 <= config.algo.epsilon <= 1:
+        raise ConfigError(f"algo.epsilon must be in [0, 1], got {config.algo.epsilon}")
+    if not (0 <= config.algo.gamma <= 1 and 0 <= config.algo.gae_lambda <= 1):
+        raise ConfigError("algo.gamma and algo.gae_lambda must be in [0, 1]")
+    if config.rollout.temperature == 0:
+        raise ConfigError("rollout.temperature must be > 0: RL needs sampled actions")
+    per_step = config.optim.micro_batch_size * world_size
+    if config.optim.batch_size % per_step:
+        raise ConfigError(
+            f"optim.batch_size ({config.optim.batch_size}) must be a multiple of "
+            f"optim.micro_batch_size x ranks ({config.optim.micro_batch_size} x {world_size})")
+    if config.env.name == "mab":
+        transitions = config.rollout.num_envs * config.env.horizon
+        if transitions < config.optim.batch_size:
+            raise ConfigError(
+                f"optim.batch_size ({config.optim.batch_size}) is larger than one rollout "
+                f"(rollout.num_envs x env.horizon = {transitions} transitions)")
+    if config.env.name == "tictactoe":
+        if config.algo.advantage != "gae":
+            raise ConfigError("algo.advantage must be 'gae' for tictactoe (variable length)")
+        if config.algo.try_all or config.env.summary:
+            raise ConfigError("algo.try_all and env.summary apply to bandits only")
+    if config.env.history_window == 0 and not config.env.summary and config.env.name == "mab":
+        raise ConfigError("env.history_window=0 shows nothing: set env.summary=true")
+    if config.optim.min_lr > config.optim.lr:
+        raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
+
+
+# ----------------------------------------------------------------------------- loading
+
+def _coerce(value: Any, hint: Any, path: str) -> Any:
+    """Checks a YAML/CLI value against the field's type; ints are accepted for floats."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(hint)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} must be a list, got {value!r}")
+        return [_coerce(v, typing.get_args(hint)[0], path) for v in value]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads '3e-4' as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if hint in (int, float, str, bool) and (type(value) is not hint):
+        raise ConfigError(f"{path} must be {hint.__name__}, got {value!r}")
+    return value
+
+
+def _apply(config: TrainConfig, values: dict[str, Any], source: str) -> None:
+    for section_name, section_values in values.items():
+        if section_name not in {f.name for f in dataclasses.fields(TrainConfig)}:
+            raise ConfigError(f"{source}: unknown section {section_name!r}; known: "
+                              f"{[f.name for f in dataclasses.fields(TrainConfig)]}")
+        if not isinstance(section_values, dict):
+            raise ConfigError(f"{source}: section {section_name!r} must be a mapping")
+        section = getattr(config, section_name)
+        hints = typing.get_type_hints(type(section))
+        for key, value in section_values.items():
+            if key not in hints:
+                raise ConfigError(f"{source}: unknown key {section_name}.{key}; known: "
+                                  f"{sorted(hints)}")
+            setattr(section, key, _coerce(value, hints[key], f"{section_name}.{key}"))
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """'optim.lr=3e-4' -> ('optim', 'lr', 3e-4); values are YAML scalars or lists."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    section, name = key.split(".", 1)
+    return section, name, yaml.safe_load(raw) if raw != "" else ""
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Defaults, then the YAML file, then the overrides; validated for one rank (the engine
+    validates again with the real world size)."""
+    config = TrainConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        values = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        _apply(config, values, str(path))
+    for text in overrides:
+        section, name, value = parse_override(text)
+        _apply(config, {section: {name: value}}, f"override {text!r}")
+    validate(config)
+    return config

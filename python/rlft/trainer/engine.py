@@ -1,0 +1,184 @@
+"""DeepSpeed set-up: the distributed world (one rank without a launcher too), the named ZeRO
+config, the optimizer and schedule, the policy engine and the frozen reference policy."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from rlft.trainer.config import TrainConfig
+from rlft.trainer.policy import PolicyWithValue
+
+
+@dataclass
+class World:
+    rank: int
+    local_rank: int
+    size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def init_world(threads: int = 0) -> World:
+    """Joins the launcher's world, or makes a 1-rank world when started as plain python
+    (deepspeed would otherwise look for MPI)."""
+    import deepspeed
+
+    if "RANK" not in os.environ:
+        os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
+                          MASTER_PORT=str(_free_port()))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+        backend = "nccl"
+    else:
+        device = torch.device("cpu")
+        backend = "gloo"
+        # The launcher sets no thread count; N ranks x all cores would oversubscribe the CPU.
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // world))
+    if not torch.distributed.is_initialized():
+        deepspeed.init_distributed(dist_backend=backend, auto_mpi_discovery=False,
+                                   verbose=False)
+    return World(torch.distributed.get_rank(), local_rank, torch.distributed.get_world_size(),
+                 device)
+
+
+def config_search_dirs() -> list[Path]:
+    """configs/ next to the working directory (a source checkout) or inside the package."""
+    return [Path.cwd() / "configs", Path(__file__).resolve().parents[1] / "configs",
+            Path(__file__).resolve().parents[3] / "configs"]
+
+
+def find_config_file(relative: str) -> Path:
+    path = Path(relative)
+    if path.is_file():
+        return path
+    for base in config_search_dirs():
+        if (base / relative).is_file():
+            return base / relative
+    raise FileNotFoundError(f"config file {relative} not found in "
+                            f"{[str(d) for d in config_search_dirs()]}")
+
+
+def deepspeed_config(config: TrainConfig, world: World, bf16: bool) -> dict[str, Any]:
+    """The named ZeRO JSON plus what rlft's config decides: batch sizes, clipping, precision."""
+    source = config.engine.ds_config or f"ds/zero{config.engine.zero_stage}.json"
+    ds = json.loads(find_config_file(source).read_text())
+    micro = config.optim.micro_batch_size
+    ds.update(
+        train_batch_size=config.optim.batch_size,
+        train_micro_batch_size_per_gpu=micro,
+        gradient_accumulation_steps=config.optim.batch_size // (micro * world.size),
+        gradient_clipping=config.optim.grad_clip,
+        bf16={"enabled": bf16},
+    )
+    return ds
+
+
+def use_bf16(config: TrainConfig, world: World) -> bool:
+    if config.model.dtype == "auto":
+        return world.device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return config.model.dtype == "bfloat16"
+
+
+def lr_lambda(config: TrainConfig, total_steps: int) -> Any:
+    """Linear warm-up to lr, then cosine decay to min_lr (the paper's schedule)."""
+    warmup = config.optim.warmup_steps
+    floor = config.optim.min_lr / config.optim.lr if config.optim.lr > 0 else 0.0
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def make_optimizer(config: TrainConfig, parameters: list[torch.nn.Parameter]
+                   ) -> torch.optim.Optimizer:
+    if config.optim.optimizer == "adafactor":
+        from transformers.optimization import Adafactor
+
+        return Adafactor(parameters, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
+                         scale_parameter=False, relative_step=False, warmup_init=False)
+    return torch.optim.AdamW(parameters, lr=config.optim.lr,
+                             weight_decay=config.optim.weight_decay)
+
+
+def build_engine(config: TrainConfig, lm: torch.nn.Module, world: World, total_steps: int
+                 ) -> tuple[Any, Any]:
+    """deepspeed.initialize around PolicyWithValue(lm). The model is built and loaded before
+    this call, never inside zero.Init: under ZeRO-3 that path can silently leave weights at
+    their random init (PLATFORM.md)."""
+    import deepspeed
+
+    bf16 = use_bf16(config, world)
+    policy = PolicyWithValue(lm, value_head=config.algo.advantage == "gae")
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    optimizer = make_optimizer(config, trainable)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total_steps))
+    engine, _, _, scheduler = deepspeed.initialize(
+        model=policy, optimizer=optimizer, lr_scheduler=scheduler,
+        config=deepspeed_config(config, world, bf16))
+    return engine, scheduler
+
+
+class Reference:
+    """The frozen reference policy pi_ref, placed for the stage: with LoRA the base model with
+    adapters switched off (no copy); under ZeRO-3 a parameter-sharded inference engine;
+    otherwise a frozen copy on the rank's device."""
+
+    def __init__(self, config: TrainConfig, lm: torch.nn.Module, world: World) -> None:
+        """Call before build_engine: ZeRO-3 partitions `lm`'s parameters in place."""
+        self.engine: Any = None  # set by attach(); used for the adapters-off reference
+        self.uses_adapters = config.model.lora
+        self.module: Any = None
+        if self.uses_adapters:
+            return
+        frozen = PolicyWithValue(copy.deepcopy(lm), value_head=False).eval()
+        for parameter in frozen.parameters():
+            parameter.requires_grad_(False)
+        if config.engine.zero_stage == 3:
+            import deepspeed
+
+            ds = deepspeed_config(config, world, use_bf16(config, world))
+            ds.pop("gradient_clipping", None)
+            frozen, *_ = deepspeed.initialize(model=frozen, config=ds)
+        elif use_bf16(config, world):
+            frozen = frozen.to(world.device, dtype=torch.bfloat16)
+        else:
+            frozen = frozen.to(world.device)
+        self.module = frozen
+
+    def attach(self, engine: Any) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def active(self) -> Iterator[Any]:
+        """Yields a module computing reference log-probs."""
+        if self.uses_adapters:
+            with self.engine.module.lm.disable_adapter():
+                yield self.engine
+        else:
+            yield self.module

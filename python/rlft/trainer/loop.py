@@ -1,0 +1,319 @@
+"""The RLFT training loop, top to bottom: config -> world -> model (+ warm start) -> engine and
+reference -> [rollout -> rewards -> advantages -> log-probs -> PPO+KL updates -> log ->
+checkpoint] x iterations -> held-out comparison and export."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlft.agents.generation import SamplingConfig
+from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
+from rlft.trainer import advantages as adv
+from rlft.trainer.checkpoint import (export_policy, latest_checkpoint, load_checkpoint,
+                                     save_checkpoint)
+from rlft.trainer.config import ConfigError, TrainConfig, validate
+from rlft.trainer.engine import Reference, World, build_engine, init_world
+from rlft.trainer.evaluate import (comparison_table, evaluate_baseline, evaluate_policy,
+                                   make_env, prompt_config)
+from rlft.trainer.losses import ppo_kl_loss, value_loss
+from rlft.trainer.policy import answer_logprobs, collate
+from rlft.trainer.rewards import RunningMeanStd, shaped_reward
+from rlft.trainer.rollout import Rollout, collect_rollout, step_grid
+from rlft.trainer.run_log import RunLog
+from rlft.trainer.warm_start import format_warm_start
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+def load_policy_model(config: TrainConfig, world: World) -> tuple[Any, Any]:
+    from rlft.models import load_model_and_tokenizer
+
+    options = None
+    if config.model.name == "tiny":
+        options = {"num_layers": config.model.tiny_layers, "hidden_size": config.model.tiny_hidden}
+    try:
+        lm, tokenizer = load_model_and_tokenizer(config.model.name, preset_options=options,
+                                                 device=str(world.device))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"model.name {config.model.name!r}: {error}") from error
+    return lm, tokenizer
+
+
+def add_lora(config: TrainConfig, lm: Any) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(lm, LoraConfig(r=config.model.lora_rank,
+                                         lora_alpha=config.model.lora_alpha,
+                                         target_modules=config.model.lora_target_modules,
+                                         lora_dropout=0.0, task_type="CAUSAL_LM"))
+
+
+def estimated_optimizer_steps(config: TrainConfig, world: World) -> int:
+    """For the cosine schedule. Bandit rollouts have exactly num_envs x horizon transitions;
+    tic-tac-toe episodes are assumed to last 4 agent moves."""
+    length = config.env.horizon if config.env.name == "mab" else 4
+    per_rank = config.rollout.num_envs * length
+    per_rollout = max(1, per_rank * world.size // config.optim.batch_size)
+    return max(1, config.run.iterations * config.algo.update_epochs * per_rollout)
+
+
+# ----------------------------------------------------------------------------- rewards
+
+def compute_advantages(config: TrainConfig, rollout: Rollout, normalizer: RunningMeanStd,
+                       values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-transition (shaped reward, advantage, return) in rollout order."""
+    env_rewards = np.array([t.env_reward for t in rollout.transitions])
+    if config.algo.normalize_rewards:
+        normalizer.update(env_rewards)
+        env_rewards = normalizer.normalize(env_rewards)
+    rewards = shaped_reward(env_rewards, np.array([t.invalid for t in rollout.transitions]),
+                            config.algo.invalid_penalty,
+                            np.array([t.novel for t in rollout.transitions]),
+                            config.algo.exploration_bonus)
+    grid = step_grid(rollout, list(rewards))
+    present = ~np.isnan(grid)
+    rows = np.array([t.row for t in rollout.transitions])
+    steps = np.array([t.step for t in rollout.transitions])
+    if config.algo.advantage == "mc":
+        advantage, returns = adv.monte_carlo_advantages(
+            torch.tensor(np.nan_to_num(grid)), config.algo.gamma,
+            normalize=config.algo.normalize_advantages)
+    else:
+        value_grid = torch.tensor(np.nan_to_num(step_grid(rollout, list(values))))
+        dones = torch.tensor(~present, dtype=torch.float64)
+        dones[torch.arange(grid.shape[0]), torch.tensor(present.sum(axis=1) - 1)] = 1.0
+        advantage, returns = adv.gae(torch.tensor(np.nan_to_num(grid)), value_grid, dones,
+                                     torch.zeros(grid.shape[0], dtype=torch.float64),
+                                     config.algo.gamma, config.algo.gae_lambda)
+        if config.algo.normalize_advantages:
+            valid = advantage[torch.tensor(present)]
+            advantage = (advantage - valid.mean()) / (valid.std() + 1e-8)
+    return rewards, advantage.numpy()[rows, steps], returns.numpy()[rows, steps]
+
+
+# ----------------------------------------------------------------------------- updates
+
+@torch.no_grad()
+def rollout_logprobs(config: TrainConfig, engine: Any, reference: Reference, rollout: Rollout,
+                     pad_id: int, device: torch.device
+                     ) -> tuple[list[torch.Tensor], list[torch.Tensor], np.ndarray]:
+    """Behaviour-policy and reference log-probs of the sampled answer tokens, and values."""
+    old, ref, values = [], [], []
+    micro = config.optim.micro_batch_size
+    engine.eval()
+    for start in range(0, len(rollout.transitions), micro):
+        chunk = rollout.transitions[start:start + micro]
+        batch = collate([t.prompt_ids for t in chunk], [t.answer_ids for t in chunk], pad_id,
+                        device)
+        logp, _, value = answer_logprobs(engine, batch, config.rollout.temperature)
+        with reference.active() as ref_module:
+            ref_logp, _, _ = answer_logprobs(ref_module, batch, config.rollout.temperature)
+        for i, t in enumerate(chunk):
+            n = len(t.answer_ids)
+            old.append(logp[i, :n].float().cpu())
+            ref.append(ref_logp[i, :n].float().cpu())
+        if value is not None:
+            values.extend(value.float().cpu().tolist())
+    engine.train()
+    return old, ref, np.array(values) if values else np.zeros(len(rollout.transitions))
+
+
+def _pad(rows: list[torch.Tensor], length: int) -> torch.Tensor:
+    out = torch.zeros(len(rows), length)
+    for i, row in enumerate(rows):
+        out[i, :row.numel()] = row
+    return out
+
+
+def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[torch.Tensor],
+               ref: list[torch.Tensor], advantage: np.ndarray, returns: np.ndarray,
+               old_values: np.ndarray, pad_id: int, device: torch.device, iteration: int,
+               world: World) -> dict[str, float]:
+    """update_epochs passes of clipped-surrogate + KL (+ value) over shuffled micro-batches.
+    Each pass uses whole optimizer batches only (every rank the same count)."""
+    micro = config.optim.micro_batch_size
+    accumulation = config.optim.batch_size // (micro * world.size)
+    usable = len(rollout.transitions) // (micro * accumulation) * accumulation
+    if torch.distributed.is_initialized() and world.size > 1:
+        count = torch.tensor([usable])
+        torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MIN)
+        usable = int(count)
+    stats: dict[str, list[float]] = {}
+    rng = np.random.default_rng([config.run.seed, iteration, world.rank])
+    for epoch in range(config.algo.update_epochs):
+        order = rng.permutation(len(rollout.transitions))
+        for index in range(usable):
+            picked = order[index * micro:(index + 1) * micro]
+            chunk = [rollout.transitions[i] for i in picked]
+            batch = collate([t.prompt_ids for t in chunk], [t.answer_ids for t in chunk],
+                            pad_id, device)
+            length = batch.answer_ids.shape[1]
+            logp, entropy, values = answer_logprobs(engine, batch, config.rollout.temperature,
+                                                    with_entropy=True)
+            old_logp = _pad([old[i] for i in picked], length).to(device)
+            ref_logp = _pad([ref[i] for i in picked], length).to(device)
+            token_adv = torch.tensor(advantage[picked], dtype=torch.float32,
+                                     device=device)[:, None]
+            loss, step_stats = ppo_kl_loss(logp, old_logp, ref_logp, token_adv,
+                                           batch.answer_mask, config.algo.clip_eps,
+                                           config.algo.kl_coef, config.algo.kl_estimator)
+            if values is not None:
+                v_loss = value_loss(values, torch.tensor(old_values[picked], device=device,
+                                                         dtype=torch.float32),
+                                    torch.tensor(returns[picked], device=device,
+                                                 dtype=torch.float32)).mean()
+                loss = loss + config.algo.value_coef * v_loss
+                step_stats["value/loss"] = v_loss.detach()
+            mask = batch.answer_mask.float()
+            step_stats["policy/entropy"] = ((entropy * mask).sum() / mask.sum()).detach()
+            engine.backward(loss)
+            engine.step()
+            for key, value in step_stats.items():
+                stats.setdefault(key, []).append(float(value))
+    out = {key: float(np.mean(values)) for key, values in stats.items()}
+    out["optim/updates"] = float(usable * config.algo.update_epochs // accumulation)
+    return out
+
+
+# ----------------------------------------------------------------------------- the run
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    world = init_world(config.engine.threads)
+    validate(config, world.size)
+    torch.manual_seed(config.run.seed)
+    out = Path(config.run.out_dir)
+    if world.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    checkpoints = out / "checkpoints"
+    resume_tag = latest_checkpoint(checkpoints) if config.run.resume else None
+
+    lm, tokenizer = load_policy_model(config, world)
+    pad_id = tokenizer.pad_token_id
+    if config.warm_start.steps and resume_tag is None:
+        env = make_env(config, min(64, config.rollout.num_envs), _seed(config.run.seed, 1),
+                       "train")
+        losses = format_warm_start(lm, tokenizer, env, prompt_config(config),
+                                   config.warm_start.steps, config.warm_start.batch_size,
+                                   config.warm_start.lr, config.run.seed,
+                                   config.rollout.max_prompt_tokens, world.device)
+        if world.is_main:
+            print(f"warm start: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    if config.model.lora:
+        lm = add_lora(config, lm)
+    reference = Reference(config, lm, world)
+    engine, scheduler = build_engine(config, lm, world,
+                                     estimated_optimizer_steps(config, world))
+    reference.attach(engine)
+    synced = config.engine.zero_stage == 3 and world.size > 1
+
+    normalizer = RunningMeanStd()
+    start_iteration = 0
+    results: dict[str, Any] = {}
+    if resume_tag is not None:
+        state = load_checkpoint(engine, checkpoints, resume_tag)
+        start_iteration = state["iteration"]
+        normalizer.load_state_dict(state["normalizer"])
+        results = state.get("results", {})
+        if world.is_main:
+            print(f"resumed from {checkpoints / resume_tag} at iteration {start_iteration}")
+    log = RunLog(out, world.is_main, config.run.tensorboard, config.run.wandb, config.to_dict(),
+                 start_iteration)
+
+    if config.eval.at_start and "start policy" not in results:
+        engine.eval()
+        results["start policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
+        engine.train()
+
+    env = make_env(config, config.rollout.num_envs, _seed(config.run.seed, 2, world.rank),
+                   "train")
+    sampling = SamplingConfig(temperature=config.rollout.temperature, top_p=config.rollout.top_p,
+                              max_new_tokens=config.rollout.max_new_tokens,
+                              batch_size=config.rollout.generation_batch_size,
+                              max_prompt_tokens=config.rollout.max_prompt_tokens)
+    exploration = ExplorationConfig(try_all=config.algo.try_all, epsilon=config.algo.epsilon)
+    agent = LLMAgent(engine.module.lm, tokenizer, env, prompt_config(config), sampling,
+                     exploration, config.algo.invalid_penalty, keep_transcript=True,
+                     record_tokens=True, synced_gpus=synced)
+
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    bar = tqdm(total=config.run.iterations, initial=start_iteration, desc="rlft train",
+               disable=not (config.run.progress and world.is_main))
+    iteration = start_iteration
+    for iteration in range(start_iteration, config.run.iterations):
+        t0 = time.perf_counter()
+        rollout = collect_rollout(env, agent, seed=_seed(config.run.seed, 3, iteration,
+                                                         world.rank),
+                                  num_samples=config.run.sample_rollouts)
+        t1 = time.perf_counter()
+        old, ref, old_values = rollout_logprobs(config, engine, reference, rollout, pad_id,
+                                                world.device)
+        rewards, advantage, returns = compute_advantages(config, rollout, normalizer,
+                                                         old_values)
+        t2 = time.perf_counter()
+        update_stats = ppo_update(config, engine, rollout, old, ref, advantage, returns,
+                                  old_values, pad_id, world.device, iteration, world)
+        t3 = time.perf_counter()
+        metrics = {
+            "rollout/shaped_reward": float(np.mean(rewards)),
+            "rollout/env_return": float(np.mean(rollout.returns)),
+            "rollout/invalid_rate": rollout.invalid_rate,
+            "rollout/coverage": float(np.mean(rollout.coverage)),
+            "rollout/transitions": float(len(rollout.transitions)),
+            "rollout/answer_tokens": float(np.mean([len(t.answer_ids)
+                                                    for t in rollout.transitions])),
+            **update_stats,
+            "optim/lr": float(scheduler.get_last_lr()[0]),
+            "perf/generate_tokens_per_s": rollout.new_tokens / max(rollout.generate_seconds,
+                                                                   1e-9),
+            "perf/rollout_s": t1 - t0, "perf/logprob_s": t2 - t1, "perf/update_s": t3 - t2,
+            "perf/update_tokens_per_s": sum(len(t.prompt_ids) + len(t.answer_ids)
+                                            for t in rollout.transitions)
+            * config.algo.update_epochs / max(t3 - t2, 1e-9),
+        }
+        if config.env.name == "mab":
+            metrics["env/regret"] = float(np.mean(rollout.final_regret))
+        else:
+            metrics["env/win_rate"] = float(np.mean(rollout.winner == 1))
+            metrics["env/loss_rate"] = float(np.mean(rollout.winner == 2))
+        log.log(iteration, metrics)
+        log.samples(iteration, rollout.samples)
+        bar.update(1)
+        bar.set_postfix(invalid=f"{rollout.invalid_rate:.2f}",
+                        reward=f"{metrics['rollout/shaped_reward']:.2f}")
+        done = iteration + 1 == config.run.iterations or (
+            config.run.time_limit_s and time.perf_counter() - started > config.run.time_limit_s)
+        every = config.run.checkpoint_every
+        if (every and (iteration + 1) % every == 0) or done:
+            save_checkpoint(engine, checkpoints, iteration + 1,
+                            {"iteration": iteration + 1, "normalizer": normalizer.state_dict(),
+                             "results": results}, config.run.keep_checkpoints, world.is_main)
+        if done:
+            break
+    bar.close()
+
+    engine.eval()
+    results["final policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
+    for name in config.eval.baselines:
+        results[name] = evaluate_baseline(config, name)
+    if config.run.export:
+        export_policy(engine, tokenizer, out / "model", world.is_main, config.model.lora)
+    table = comparison_table(results)
+    if world.is_main:
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (out / "results.md").write_text(table)
+        print(f"\nHeld-out evaluation ({config.eval.episodes} instances x {config.eval.seeds} "
+              f"seeds, policy temperature {config.eval.temperature}):\n{table}")
+        print(f"run directory: {out}")
+    log.close()
+    return results

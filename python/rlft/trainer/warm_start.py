@@ -1,0 +1,79 @@
+"""Format-only warm start: a few supervised steps on answers 'ACTION=<uniformly random
+label>' for prompts of real env states. A random-init model learns the output format and none
+of the skill, so any decision-making gained afterwards is RL's own (issue 5 / paper §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlft.agents import make_agent
+from rlft.agents.llm_agent import make_prompter
+from rlft.text.chat import format_chat
+from rlft.text.templates import ACTION_ANSWER
+from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
+
+
+def format_examples(env: Any, tokenizer: Any, prompt_config: Any, num_examples: int, seed: int,
+                    max_prompt_tokens: int) -> tuple[list[list[int]], list[list[int]]]:
+    """(prompt ids, answer ids) of `num_examples` env states reached by a random policy; each
+    answer names a uniformly random valid label."""
+    rng = np.random.default_rng([seed, 7])
+    prompts: list[list[int]] = []
+    answers: list[list[int]] = []
+    prompter = make_prompter(env, prompt_config, env.num_envs, seed)
+    player = make_agent("random")
+    round_index = 0
+    while len(prompts) < num_examples:
+        obs, info = env.reset(seed=int(rng.integers(2**31)))
+        prompter.reset()
+        player.reset(env.num_envs, env.num_actions, seed + round_index)
+        round_index += 1
+        active = np.ones(env.num_envs, dtype=bool)
+        while active.any() and len(prompts) < num_examples:
+            batch = prompter.render(obs, info)
+            legal = np.asarray(obs["legal_mask"]) if "legal_mask" in obs else None
+            for row in np.flatnonzero(active):
+                choices = np.arange(len(batch.labels))
+                if legal is not None:
+                    choices = choices[legal[row][batch.action_of_label[row]]]
+                label = batch.labels[int(rng.choice(choices))]
+                chat = format_chat(tokenizer, [{"role": "user", "content": batch.texts[row]}])
+                ids = tokenizer(chat, add_special_tokens=False)["input_ids"]
+                prompts.append(ids[-max_prompt_tokens:])
+                answer = tokenizer(ACTION_ANSWER.format(label=label),
+                                   add_special_tokens=False)["input_ids"]
+                answers.append(answer + [tokenizer.eos_token_id])
+            actions = player.act(obs, info)
+            obs, reward, terminated, truncated, info = env.step(actions)
+            prompter.record(np.asarray(info.get("executed_action", actions)), reward,
+                            terminated, truncated)
+            active &= ~(np.asarray(terminated) | np.asarray(truncated))
+    return prompts[:num_examples], answers[:num_examples]
+
+
+def format_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_config: Any,
+                      steps: int, batch_size: int, lr: float, seed: int,
+                      max_prompt_tokens: int, device: torch.device) -> list[float]:
+    """Supervised steps (loss on answer tokens only) on format-only examples; returns the
+    loss of every step. Deterministic for a seed, so every rank ends with the same weights."""
+    prompts, answers = format_examples(env, tokenizer, prompt_config, steps * batch_size, seed,
+                                       max_prompt_tokens)
+    policy = PolicyWithValue(lm, value_head=False)
+    optimizer = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    lm.train()
+    for step in range(steps):
+        chunk = slice(step * batch_size, (step + 1) * batch_size)
+        batch = collate(prompts[chunk], answers[chunk], tokenizer.pad_token_id, device)
+        logp, _, _ = answer_logprobs(policy, batch)
+        mask = batch.answer_mask.float()
+        loss = -(logp * mask).sum() / mask.sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss))
+    lm.eval()
+    return losses
