@@ -34,12 +34,18 @@ def _seed(*parts: int) -> int:
 
 
 def load_policy_model(config: TrainConfig, world: World) -> tuple[Any, Any]:
-    from rlft.models import load_model_and_tokenizer
+    """The model and tokenizer on every rank. A preset is built (or converted) by rank 0 alone
+    first: save_pretrained writes nothing on other ranks of a distributed run."""
+    from rlft.models import load_model_and_tokenizer, resolve_model_path
 
     options = None
     if config.model.name == "tiny":
         options = {"num_layers": config.model.tiny_layers, "hidden_size": config.model.tiny_hidden}
     try:
+        if world.is_main:
+            resolve_model_path(config.model.name, preset_options=options)
+        if world.size > 1:
+            torch.distributed.barrier()
         lm, tokenizer = load_model_and_tokenizer(config.model.name, preset_options=options,
                                                  device=str(world.device))
     except (OSError, ValueError) as error:

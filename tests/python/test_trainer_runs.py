@@ -1,0 +1,169 @@
+"""End-to-end runs of the trainer as users launch it: `python python/rlft/train.py` (one rank)
+and `deepspeed --num_gpus 2 python/rlft/train.py` (two CPU ranks over gloo)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN = str(REPO / "python" / "rlft" / "train.py")
+# Small enough for CI: 4 env slots x 3 steps, 6-token answers.
+TINY = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
+        "optim.batch_size=4", "optim.micro_batch_size=2", "warm_start.steps=0",
+        "eval.episodes=4", "eval.seeds=1", "run.progress=false", "optim.warmup_steps=1"]
+
+
+def _env(threads: int = 2) -> dict:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", DS_ACCELERATOR="cpu",
+               OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    env.pop("RANK", None)
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _train(args, timeout=600, deepspeed_ranks=0):
+    if deepspeed_ranks:
+        command = ["deepspeed", "--num_gpus", str(deepspeed_ranks), "--master_port",
+                   str(_free_port()), TRAIN, *args]
+    else:
+        command = [sys.executable, TRAIN, *args]
+    result = subprocess.run(command, cwd=REPO, env=_env(1 if deepspeed_ranks else 2),
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+def _metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_single_rank_run_writes_everything(tmp_path):
+    out = tmp_path / "run"
+    result = _train([*TINY, "run.iterations=2", f"run.out_dir={out}"])
+    assert "| start policy |" in result.stdout and "| final policy |" in result.stdout
+    metrics = _metrics(out)
+    assert [m["iteration"] for m in metrics] == [0, 1]
+    for key in ("rollout/invalid_rate", "rollout/shaped_reward", "env/regret", "policy/kl",
+                "policy/clipfrac", "policy/entropy", "perf/generate_tokens_per_s",
+                "perf/rollout_s", "perf/update_s", "optim/lr", "rollout/coverage"):
+        assert key in metrics[0], key
+    assert metrics[0]["rollout/transitions"] == 12
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"start policy", "final policy", "random", "ucb"}
+    assert (out / "samples.jsonl").is_file() and (out / "tensorboard").is_dir()
+    assert (out / "checkpoints" / "latest").read_text() == "iter_000002"
+    # The export is a plain HF model directory that the evaluation harness accepts.
+    from rlft.evaluation import EvalConfig, run_evaluation
+
+    evaluated = run_evaluation(EvalConfig(agent="llm", model=str(out / "model"), episodes=2,
+                                          seeds=1, arms=5, horizon=2, max_new_tokens=4,
+                                          out=str(tmp_path / "eval")), show_progress=False)
+    assert 0.0 <= evaluated["invalid_rate"] <= 1.0
+
+
+def test_bad_config_fails_before_work(tmp_path):
+    result = subprocess.run([sys.executable, TRAIN, "optim.batch_size=12",
+                             f"run.out_dir={tmp_path / 'x'}"], cwd=REPO, env=_env(),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "optim.batch_size (12) must be a multiple" in result.stderr
+    assert not (tmp_path / "x").exists()
+    missing = subprocess.run([sys.executable, TRAIN, "model.name=/no/such/model",
+                              f"run.out_dir={tmp_path / 'y'}"], cwd=REPO, env=_env(),
+                             capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2 and "model.name" in missing.stderr
+
+
+def test_two_cpu_ranks_with_deepspeed_launcher(tmp_path):
+    out = tmp_path / "ds"
+    _train([*TINY, "run.iterations=1", "engine.zero_stage=2", "eval.at_start=false",
+            "eval.baselines=[]", "run.export=false", f"run.out_dir={out}"],
+           deepspeed_ranks=2)
+    metrics = _metrics(out)
+    assert len(metrics) == 1 and metrics[0]["optim/updates"] >= 1
+
+
+def test_zero3_first_loss_matches_unsharded_model(tmp_path, tiny_model):
+    """ZeRO-3 must start from the loaded weights, not a silent re-init (PLATFORM.md)."""
+    sys.path.insert(0, str(REPO / "tests" / "python" / "scripts"))
+    from zero_first_loss import fixed_batch, mean_nll
+
+    from rlft.trainer.policy import PolicyWithValue
+
+    model, tokenizer = tiny_model
+    import torch
+
+    with torch.no_grad():
+        expected = float(mean_nll(PolicyWithValue(model, False),
+                                  fixed_batch(tokenizer, torch.device("cpu"))))
+    out = tmp_path / "loss.json"
+    env = _env(1)
+    env["RLFT_CACHE_DIR"] = os.environ.get("RLFT_CACHE_DIR", "") or str(tmp_path / "cache")
+    command = ["deepspeed", "--num_gpus", "2", "--master_port", str(_free_port()),
+               str(REPO / "tests" / "python" / "scripts" / "zero_first_loss.py"),
+               "--stage", "3", "--out", str(out)]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-5000:]
+    sharded = json.loads(out.read_text())
+    assert sharded["world_size"] == 2
+    assert sharded["loss"] == pytest.approx(expected, rel=1e-5)
+    assert 3.0 < expected < 9.0  # a random-init model over a 1024-token vocabulary: ~ln(1024)
+
+
+def _comparable(metrics: list[dict]) -> list[dict]:
+    return [{k: v for k, v in m.items() if not k.startswith("perf/")} for m in metrics]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_with_identical_metrics(tmp_path):
+    args = [*TINY, "run.iterations=4", "run.checkpoint_every=1", "eval.at_start=false",
+            "eval.baselines=[]", "run.export=false"]
+    straight = tmp_path / "straight"
+    _train([*args, f"run.out_dir={straight}"])
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, TRAIN, *args, f"run.out_dir={killed}"],
+                               cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    latest = killed / "checkpoints" / "latest"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if latest.is_file() and latest.read_text() == "iter_000002":
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    resumed = _train([*args, f"run.out_dir={killed}"])
+    assert "resumed from" in resumed.stdout
+    assert _comparable(_metrics(killed)) == _comparable(_metrics(straight))
+
+
+@pytest.mark.slow
+def test_rl_signal_invalid_rate_halves(tmp_path):
+    """From a random-init tiny model with a short format-only warm start, PPO with the -5
+    penalty must cut the held-out invalid-action rate to under half its starting value."""
+    out = tmp_path / "signal"
+    _train(["rollout.num_envs=32", "env.horizon=5", "run.iterations=8", "eval.episodes=32",
+            "eval.seeds=1", "eval.baselines=[]", "run.export=false", "run.progress=false",
+            "algo.update_epochs=2", "optim.batch_size=32", "optim.micro_batch_size=32",
+            f"run.out_dir={out}"], timeout=900)
+    results = json.loads((out / "results.json").read_text())
+    start, final = results["start policy"], results["final policy"]
+    assert start["invalid_rate"] > 0.3, "the warm start left too little to learn"
+    assert final["invalid_rate"] < 0.5 * start["invalid_rate"], (start, final)
+    assert final["shaped_return"] - final["shaped_return_ci95"] > \
+        start["shaped_return"] + start["shaped_return_ci95"]

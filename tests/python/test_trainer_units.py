@@ -1,0 +1,88 @@
+"""Trainer pieces that need no DeepSpeed: config loading and its errors, token batching and
+teacher-forced log-probs, the LR schedule."""
+
+import math
+
+import pytest
+import torch
+
+from rlft.trainer.config import ConfigError, load_config, parse_override
+from rlft.trainer.engine import find_config_file, lr_lambda
+from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
+
+
+def test_default_config_file_loads():
+    config = load_config(find_config_file("cpu_default.yaml"))
+    assert config.model.name == "tiny" and config.env.summary
+
+
+@pytest.mark.parametrize("override, message", [
+    ("optim.lrr=1", "unknown key optim.lrr"),
+    ("optimizer.lr=1", "unknown section 'optimizer'"),
+    ("optim.lr=fast", "optim.lr must be float"),
+    ("rollout.num_envs=2.5", "rollout.num_envs must be int"),
+    ("optim.batch_size=12", "multiple of optim.micro_batch_size"),
+    ("env.name=chess", "env.name must be one of"),
+    ("algo.kl_estimator=k9", "algo.kl_estimator must be one of"),
+    ("rollout.temperature=0", "rollout.temperature must be > 0"),
+    ("lr=3", "must look like section.key=value"),
+])
+def test_bad_overrides_name_the_field(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_impossible_batch_arithmetic():
+    with pytest.raises(ConfigError, match="larger than one rollout"):
+        load_config(None, ["rollout.num_envs=2", "env.horizon=3", "optim.batch_size=8",
+                           "optim.micro_batch_size=8"])
+
+
+def test_yaml_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  lr: 1e-3\n  momentum: 0.9\n")
+    with pytest.raises(ConfigError, match="unknown key optim.momentum"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    good = tmp_path / "good.yaml"
+    good.write_text("optim:\n  lr: 3e-4\nenv:\n  num_arms: 10\n")
+    config = load_config(good, ["env.num_arms=20"])
+    assert config.optim.lr == 3e-4 and config.env.num_arms == 20
+
+
+def test_parse_override_values():
+    assert parse_override("eval.baselines=[random]") == ("eval", "baselines", ["random"])
+    assert parse_override("env.history_window=null") == ("env", "history_window", None)
+
+
+def test_lr_schedule_warmup_then_cosine():
+    config = load_config(None, ["optim.lr=1.0", "optim.min_lr=0.1", "optim.warmup_steps=4"])
+    factor = lr_lambda(config, total_steps=14)
+    assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert factor(9) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert factor(14) == pytest.approx(0.1)
+    assert factor(100) == pytest.approx(0.1)
+
+
+def test_answer_logprobs_match_unpadded_forward(tiny_model):
+    """Batched, padded teacher forcing gives each answer token the log-prob that an unpadded
+    forward pass of that one sequence gives it."""
+    model, tokenizer = tiny_model
+    prompts = [tokenizer("What do you predict next?")["input_ids"],
+               tokenizer("Step=0 Action=blue Reward=0.50\nStep=1 Action=red Reward=1.25\n"
+                         "What do you predict next?")["input_ids"]]
+    answers = [tokenizer("ACTION=red")["input_ids"], tokenizer("ACTION=blue now")["input_ids"]]
+    policy = PolicyWithValue(model, value_head=True)
+    batch = collate(prompts, answers, tokenizer.pad_token_id, torch.device("cpu"))
+    with torch.no_grad():
+        logp, entropy, values = answer_logprobs(policy, batch, with_entropy=True)
+        for row, (prompt, answer) in enumerate(zip(prompts, answers)):
+            ids = torch.tensor([prompt + answer])
+            logits = model(input_ids=ids).logits[0]
+            expected = torch.log_softmax(logits[len(prompt) - 1:-1], dim=-1)
+            expected = expected.gather(-1, torch.tensor(answer)[:, None]).squeeze(-1)
+            assert torch.allclose(logp[row, :len(answer)], expected, atol=1e-5)
+    assert batch.answer_mask.sum(dim=1).tolist() == [len(a) for a in answers]
+    assert values.shape == (2,) and torch.all(values == 0)  # zero-initialised head
+    assert torch.all(entropy[batch.answer_mask.bool()] > 0)
