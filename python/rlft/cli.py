@@ -1,4 +1,4 @@
-"""The ``rlft`` command: ``rlft eval``, ``rlft report`` (and more as they land).
+"""The ``rlft`` command: ``rlft train``, ``rlft eval``, ``rlft report``.
 
 Every config dataclass field becomes a flag (``max_new_tokens`` -> ``--max-new-tokens``) with
 the field's help text, so the CLI and the config never drift apart.
@@ -77,10 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+", help="run directories written by rlft eval")
     report.add_argument("--out", default=None, help="report directory (default RUNS[0]/../report)")
     report.set_defaults(handler=_report)
+    commands.add_parser("train", help="RL fine-tuning (same flags as python/rlft/train.py; "
+                                      "rlft train --help)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # the trainer owns its flags: rlft train --help
+        from rlft.trainer.cli import main as train_main
+
+        return train_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))

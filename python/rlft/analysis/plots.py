@@ -61,3 +61,19 @@ def plot_outcomes(runs: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def plot_training(rows: list[Mapping[str, Any]], path: Path) -> Path:
+    """Learning curves of an RLFT run from its metrics.jsonl rows: invalid-action rate,
+    mean shaped reward and the env's own measure (regret or win rate) per iteration."""
+    keys = [key for key in ("rollout/invalid_rate", "rollout/shaped_reward", "env/regret",
+                            "env/win_rate", "policy/kl") if rows and key in rows[0]]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3))
+    iterations = [row["iteration"] for row in rows]
+    for ax, key in zip(np.atleast_1d(axes), keys):
+        ax.plot(iterations, [row[key] for row in rows])
+        ax.set(xlabel="iteration", title=key)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

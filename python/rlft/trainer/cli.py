@@ -32,7 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         path = find_config_file(args.config or DEFAULT_CONFIG) if args.config is None \
             else args.config
-        config = load_config(path, args.overrides)
+        # The launcher sets WORLD_SIZE: batch arithmetic is checked for the real world.
+        config = load_config(path, args.overrides, int(os.environ.get("WORLD_SIZE", "1")))
         from rlft.trainer.loop import train
 
         train(config)

@@ -232,11 +232,11 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
             f"optim.batch_size ({config.optim.batch_size}) must be a multiple of "
             f"optim.micro_batch_size x ranks ({config.optim.micro_batch_size} x {world_size})")
     if config.env.name == "mab":
-        transitions = config.rollout.num_envs * config.env.horizon
+        transitions = config.rollout.num_envs * config.env.horizon * world_size
         if transitions < config.optim.batch_size:
             raise ConfigError(
                 f"optim.batch_size ({config.optim.batch_size}) is larger than one rollout "
-                f"(rollout.num_envs x env.horizon = {transitions} transitions)")
+                f"(rollout.num_envs x env.horizon x ranks = {transitions} transitions)")
     if config.env.name == "tictactoe":
         if config.algo.advantage != "gae":
             raise ConfigError("algo.advantage must be 'gae' for tictactoe (variable length)")
@@ -300,9 +300,10 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return section, name, yaml.safe_load(raw) if raw != "" else ""
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
-    """Defaults, then the YAML file, then the overrides; validated for one rank (the engine
-    validates again with the real world size)."""
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
+                world_size: int = 1) -> TrainConfig:
+    """Defaults, then the YAML file, then the overrides; validated for `world_size` ranks
+    (rollout.num_envs is per rank)."""
     config = TrainConfig()
     if path is not None:
         path = Path(path)
@@ -315,5 +316,5 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     for text in overrides:
         section, name, value = parse_override(text)
         _apply(config, {section: {name: value}}, f"override {text!r}")
-    validate(config)
+    validate(config, world_size)
     return config

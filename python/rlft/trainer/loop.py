@@ -18,7 +18,7 @@ from rlft.trainer import advantages as adv
 from rlft.trainer.checkpoint import (export_policy, latest_checkpoint, load_checkpoint,
                                      save_checkpoint)
 from rlft.trainer.config import ConfigError, TrainConfig, validate
-from rlft.trainer.engine import Reference, World, build_engine, init_world
+from rlft.trainer.engine import Reference, World, build_engine, init_world, use_bf16
 from rlft.trainer.evaluate import (comparison_table, evaluate_baseline, evaluate_policy,
                                    make_env, prompt_config)
 from rlft.trainer.losses import ppo_kl_loss, value_loss
@@ -46,8 +46,12 @@ def load_policy_model(config: TrainConfig, world: World) -> tuple[Any, Any]:
             resolve_model_path(config.model.name, preset_options=options)
         if world.size > 1:
             torch.distributed.barrier()
+        # bf16 weights where the engine trains in bf16; under ZeRO-3 the full model is built
+        # on the CPU and deepspeed.initialize moves only each rank's shard to its device.
+        dtype = torch.bfloat16 if use_bf16(config, world) else torch.float32
+        device = "cpu" if config.engine.zero_stage == 3 else str(world.device)
         lm, tokenizer = load_model_and_tokenizer(config.model.name, preset_options=options,
-                                                 device=str(world.device))
+                                                 dtype=dtype, device=device)
     except (OSError, ValueError) as error:
         raise ConfigError(f"model.name {config.model.name!r}: {error}") from error
     return lm, tokenizer
@@ -153,6 +157,7 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
         torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MIN)
         usable = int(count)
     stats: dict[str, list[float]] = {}
+    trained_tokens = 0
     rng = np.random.default_rng([config.run.seed, iteration, world.rank])
     for epoch in range(config.algo.update_epochs):
         order = rng.permutation(len(rollout.transitions))
@@ -182,10 +187,12 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
             step_stats["policy/entropy"] = ((entropy * mask).sum() / mask.sum()).detach()
             engine.backward(loss)
             engine.step()
+            trained_tokens += int(batch.attention_mask.sum())
             for key, value in step_stats.items():
                 stats.setdefault(key, []).append(float(value))
     out = {key: float(np.mean(values)) for key, values in stats.items()}
     out["optim/updates"] = float(usable * config.algo.update_epochs // accumulation)
+    out["optim/trained_tokens"] = float(trained_tokens)
     return out
 
 
@@ -283,9 +290,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "perf/generate_tokens_per_s": rollout.new_tokens / max(rollout.generate_seconds,
                                                                    1e-9),
             "perf/rollout_s": t1 - t0, "perf/logprob_s": t2 - t1, "perf/update_s": t3 - t2,
-            "perf/update_tokens_per_s": sum(len(t.prompt_ids) + len(t.answer_ids)
-                                            for t in rollout.transitions)
-            * config.algo.update_epochs / max(t3 - t2, 1e-9),
+            "perf/update_tokens_per_s": update_stats["optim/trained_tokens"]
+            / max(t3 - t2, 1e-9),
         }
         if config.env.name == "mab":
             metrics["env/regret"] = float(np.mean(rollout.final_regret))
@@ -316,6 +322,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
         export_policy(engine, tokenizer, out / "model", world.is_main, config.model.lora)
     table = comparison_table(results)
     if world.is_main:
+        from rlft.analysis.plots import plot_training
+
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        if rows:
+            plot_training(rows, out / "training.png")
         (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         (out / "results.md").write_text(table)
         print(f"\nHeld-out evaluation ({config.eval.episodes} instances x {config.eval.seeds} "

@@ -74,6 +74,6 @@ def format_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_conf
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     lm.eval()
     return losses
