@@ -167,3 +167,13 @@ def test_rl_signal_invalid_rate_halves(tmp_path):
     assert final["invalid_rate"] < 0.5 * start["invalid_rate"], (start, final)
     assert final["shaped_return"] - final["shaped_return_ci95"] > \
         start["shaped_return"] + start["shaped_return_ci95"]
+
+
+def test_lora_run_exports_a_merged_model(tmp_path):
+    out = tmp_path / "lora"
+    _train([*TINY, "run.iterations=1", "model.lora=true", "model.lora_rank=4",
+            "eval.at_start=false", "eval.baselines=[]", f"run.out_dir={out}"])
+    assert _metrics(out)[0]["optim/updates"] >= 1
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["model_type"] == "llama"
+    assert not (out / "model" / "adapter_config.json").exists()  # merged, plain HF weights
