@@ -7,6 +7,8 @@ bandit env keeps for the current episode. Ties are broken uniformly at random.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import math
 
 import numpy as np
@@ -116,8 +118,9 @@ class _IndexAgent(_BanditAgent):
     """Try every arm once (in random order), then the arm with the largest index
     mean + bonus(counts)."""
 
+    @abstractmethod
     def bonus(self, counts: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """float[B, K] exploration bonus added to the empirical means."""
 
     def act(self, obs: Observation, info: Observation) -> np.ndarray:
         counts, sums = self._stats(obs)

@@ -17,6 +17,7 @@ row ``b`` behaves the same whatever the batch size.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Mapping, Protocol, runtime_checkable
 
 import numpy as np
@@ -92,7 +93,7 @@ def random_argmax(values: np.ndarray, streams: RowStreams,
     return np.argmax(np.where(is_best, keys, -1.0), axis=1).astype(np.int32)
 
 
-class BatchedAgent:
+class BatchedAgent(ABC):
     """Shared bookkeeping: sizes, per-row streams and input checks. Subclasses implement
     ``act`` and, when they keep statistics of their own, ``observe``."""
 
@@ -117,8 +118,9 @@ class BatchedAgent:
         """Agents that read everything from ``obs`` need nothing here."""
         return None
 
+    @abstractmethod
     def act(self, obs: Observation, info: Observation) -> np.ndarray:
-        raise NotImplementedError
+        """int32[num_envs] actions for the current observations."""
 
     def _require_reset(self) -> RowStreams:
         if self.streams is None:

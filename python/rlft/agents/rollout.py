@@ -80,6 +80,21 @@ def run_episodes(env: Any, agent: Agent, num_episodes: int = 1, seed: int = 0,
                    num_actions=int(env.num_actions))
 
 
+def concat_rollouts(rollouts: list[Rollout]) -> Rollout:
+    """Stacks the episodes of several rollouts (e.g. one per seed), padded to the longest with
+    the same rule as run_episodes."""
+    if not rollouts:
+        raise ValueError("concat_rollouts needs at least one rollout")
+    horizon = max(r.actions.shape[1] for r in rollouts)
+    stepwise = ("actions", "rewards", "valid", "cumulative_regret", "optimal_action", "invalid")
+    return Rollout(
+        **{key: np.concatenate([_pad(getattr(r, key), horizon, key) for r in rollouts])
+           for key in stepwise},
+        **{key: np.concatenate([getattr(r, key) for r in rollouts])
+           for key in ("lengths", "returns", "winner")},
+        num_actions=rollouts[0].num_actions)
+
+
 def _pad(array: np.ndarray, horizon: int, key: str) -> np.ndarray:
     extra = horizon - array.shape[1]
     if extra == 0:

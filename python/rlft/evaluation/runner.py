@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from rlft.agents import Rollout, make_agent, run_episodes
+from rlft.agents.rollout import concat_rollouts
 from rlft.agents.base import Agent
 from rlft.analysis.metrics import summarize_bandit, summarize_tic_tac_toe
 from rlft.analysis.plots import plot_outcomes, plot_regret_and_coverage
@@ -140,27 +141,6 @@ def summarize(config: EvalConfig, rollout: Rollout) -> dict[str, Any]:
     return {**head, **summarize_bandit(rollout.actions, rollout.rewards,
                                        rollout.cumulative_regret, rollout.num_actions,
                                        best_arm=best_arm, invalid=llm_invalid)}
-
-
-def concat_rollouts(rollouts: list[Rollout]) -> Rollout:
-    """Stacks the episodes of several rollouts, padding to the longest (like run_episodes)."""
-    horizon = max(r.actions.shape[1] for r in rollouts)
-
-    def pad(array: np.ndarray, edge: bool) -> np.ndarray:
-        extra = horizon - array.shape[1]
-        return np.pad(array, ((0, 0), (0, extra)), mode="edge" if edge else "constant")
-
-    return Rollout(
-        actions=np.concatenate([pad(r.actions, False) for r in rollouts]),
-        rewards=np.concatenate([pad(r.rewards, False) for r in rollouts]),
-        valid=np.concatenate([pad(r.valid, False) for r in rollouts]),
-        cumulative_regret=np.concatenate([pad(r.cumulative_regret, True) for r in rollouts]),
-        optimal_action=np.concatenate([pad(r.optimal_action, True) for r in rollouts]),
-        invalid=np.concatenate([pad(r.invalid, False) for r in rollouts]),
-        lengths=np.concatenate([r.lengths for r in rollouts]),
-        returns=np.concatenate([r.returns for r in rollouts]),
-        winner=np.concatenate([r.winner for r in rollouts]),
-        num_actions=rollouts[0].num_actions)
 
 
 def _merge_llm_invalid(rollout: Rollout, transcript: list) -> None:

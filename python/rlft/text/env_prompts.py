@@ -20,6 +20,7 @@ tic-tac-toe ``info["executed_action"]``). Buffer names are those of docs/archite
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -111,7 +112,7 @@ def _buffer(buffers: Mapping[str, Any], name: str, shape: tuple[int, ...],
     return array
 
 
-class _EpisodePrompter:
+class _EpisodePrompter(ABC):
     """History keeping, autoreset and label randomisation shared by the env prompters."""
 
     def __init__(self, config: PromptConfig, num_envs: int, labels: Sequence[str],
@@ -159,11 +160,13 @@ class _EpisodePrompter:
         self._pending_reset = done.copy()
         self._states = None
 
+    @abstractmethod
     def _read_states(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> list[Any]:
-        raise NotImplementedError
+        """Per-row state for the prompt, read (and checked) from the env buffers."""
 
+    @abstractmethod
     def _render_row(self, row: int, state: Any, display: np.ndarray | None) -> str:
-        raise NotImplementedError
+        """The prompt of one row; ``display`` is its label permutation, if any."""
 
     def _check_step_counts(self, steps: np.ndarray) -> None:
         """The env's step counter and the recorded history must agree."""

@@ -28,6 +28,7 @@ handled as UTF-8 bytes, ``str`` encoded with ``surrogatepass``; character classe
 from __future__ import annotations
 
 import enum
+from abc import ABC, abstractmethod
 import math
 import re
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ def _bool_array(mask: Any, shape: tuple[int, ...], what: str) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-class _ParserBase:
+class _ParserBase(ABC):
     """Configuration checks and the single-text call shared by both parsers."""
 
     def __init__(self, labels: Sequence[str], patterns: Sequence[str]) -> None:
@@ -122,8 +123,9 @@ class _ParserBase:
         """Number of actions the labels name."""
         return len(self.labels)
 
+    @abstractmethod
     def parse(self, texts: Sequence[Text], legal_mask: Optional[np.ndarray] = None) -> ParseResult:
-        raise NotImplementedError
+        """Parse a batch of texts; ``legal_mask`` is an optional bool[B, num_labels]."""
 
     def parse_one(self, text: Text, legal: Optional[np.ndarray] = None) -> tuple[int, ParseStatus]:
         """Parse one text; ``legal`` is an optional bool[num_labels] mask."""
