@@ -102,6 +102,8 @@ GOLDEN_CASES: dict[str, Callable[[], str]] = {
     "mab_button_randomised": lambda: mab(randomise_labels=True, summary=True,
                                          display=RANDOMISED_DISPLAY),
     "mab_button_ucb_instructed": lambda: mab(ucb_instructed=True),
+    "mab_button_compact_summary_only": lambda: mab(compact=True, cot=False, history_window=0,
+                                                   summary=True),
     "mab_button_k20_bernoulli": lambda: mab(task=MabTask(20, 50, "bernoulli"), cot=False),
     "mab_continuous_cot": lambda: mab(variant="continuous"),
     "mab_continuous_no_cot": lambda: mab(variant="continuous", cot=False),
@@ -229,7 +231,7 @@ def test_tictactoe_state_and_legal_actions() -> None:
     assert render_tictactoe_prompt(PromptConfig(), [HistoryStep(0, 3, 1.0, "000000000")],
                                    TTT_BOARD).count("Reward=1\n") == 1
     for bad in (PromptConfig(summary=True), PromptConfig(randomise_labels=True),
-                PromptConfig(ucb_instructed=True)):
+                PromptConfig(ucb_instructed=True), PromptConfig(compact=True)):
         with pytest.raises(ValueError, match="bandits only"):
             render_tictactoe_prompt(bad, [], TTT_BOARD)
     with pytest.raises(ValueError, match="9 cells"):
@@ -612,3 +614,20 @@ def test_chat_input_errors() -> None:
              {"role": "assistant", "content": "A"}, {"role": "user", "content": "U2"}]
     assert merge_system_message(multi)[0] == {"role": "user", "content": "S\n\nU1"}
     assert merge_system_message(multi)[1:] == multi[2:]
+
+
+def test_compact_prompt_keeps_the_facts_in_fewer_words() -> None:
+    full = mab(cot=False, history_window=0, summary=True)
+    compact = mab(compact=True, cot=False, history_window=0, summary=True)
+    assert len(compact) < len(full) / 2
+    # Same labels, horizon, output instruction and per-arm statistics.
+    for fact in ("blue, green, red, yellow, orange", "50 steps", "ACTION=X",
+                 "What do you predict next?"):
+        assert fact in compact
+    assert "So far you have tried/seen" not in compact  # summary-only: no history section
+    with_history = mab(compact=True, cot=False, summary=True)
+    assert "So far you have tried/seen" in with_history
+    with pytest.raises(ValueError, match="compact to the multi-armed bandit only"):
+        render_cb_prompt(PromptConfig(compact=True), CbTask(MOVIES, 50), CB_HISTORY, CB_CURRENT)
+    with pytest.raises(TypeError, match="compact"):
+        PromptConfig(compact=1)

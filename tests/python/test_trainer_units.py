@@ -32,6 +32,12 @@ def test_bad_overrides_name_the_field(override, message):
         load_config(None, [override])
 
 
+def test_bandit_only_prompt_options_rejected_for_tictactoe():
+    with pytest.raises(ConfigError, match="env.compact_prompt apply to bandits only"):
+        load_config(None, ["env.name=tictactoe", "algo.advantage=gae", "env.compact_prompt=true"])
+    assert load_config(None, ["env.compact_prompt=true"]).env.compact_prompt
+
+
 def test_impossible_batch_arithmetic():
     with pytest.raises(ConfigError, match="larger than one rollout"):
         load_config(None, ["rollout.num_envs=2", "env.horizon=3", "optim.batch_size=8",

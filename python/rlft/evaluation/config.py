@@ -47,6 +47,9 @@ class EvalConfig:
     history_window: int | None = field(default=None, metadata={
         "help": "History lines shown (last C steps); default the whole episode."})
     summary: bool = field(default=False, metadata={"help": "Context summary mechanism."})
+    compact_prompt: bool = field(default=False, metadata={
+        "help": "Multi-armed bandit: compact prompt wording (as trained with "
+                "env.compact_prompt, e.g. configs/cpu_regret.yaml)."})
     randomise_labels: bool = field(default=False, metadata={
         "help": "Context randomisation mechanism (fresh label permutation each step)."})
     try_all: bool = field(default=False, metadata={"help": "Try-all mechanism."})

@@ -50,12 +50,16 @@ class PromptConfig:
         "help": "tic-tac-toe: list the legal actions (empty cells) after the current state"})
     reward_decimals: int = field(default=2, metadata={
         "help": "decimals of bandit rewards in history and summary lines"})
+    compact: bool = field(default=False, metadata={
+        "help": "multi-armed bandit: a one-sentence task, terse summary lines and, with "
+                "history_window=0, no history section (about half the tokens; for small models "
+                "trained on CPU)"})
 
     def __post_init__(self) -> None:
         if self.variant not in MAB_VARIANTS:
             raise ValueError(f"variant must be one of {MAB_VARIANTS}, got {self.variant!r}")
         for name in ("cot", "ucb_instructed", "summary", "randomise_labels",
-                     "show_legal_actions"):
+                     "show_legal_actions", "compact"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.ucb_instructed and not self.cot:
@@ -220,16 +224,19 @@ def _summary_block(config: PromptConfig, history: Sequence[HistoryStep], labels:
         counts[step.action] += 1
         sums[step.action] += step.reward
     action_of_label = {label: action for action, label in enumerate(shown)}
-    lines = [T.SUMMARY_HEADER.format(singular=singular)]
+    header, line, untried = (
+        (T.COMPACT_SUMMARY_HEADER, T.COMPACT_SUMMARY_LINE, T.COMPACT_SUMMARY_LINE_UNTRIED)
+        if config.compact else (T.SUMMARY_HEADER, T.SUMMARY_LINE, T.SUMMARY_LINE_UNTRIED))
+    lines = [header.format(singular=singular)]
     for label in labels:
         action = action_of_label[label]
         if counts[action]:
-            lines.append(T.SUMMARY_LINE.format(
+            lines.append(line.format(
                 label=label, count=counts[action],
                 times="time" if counts[action] == 1 else "times",
                 mean=_format_reward(config, sums[action] / counts[action])))
         else:
-            lines.append(T.SUMMARY_LINE_UNTRIED.format(label=label))
+            lines.append(untried.format(label=label))
     return "\n".join(lines)
 
 
@@ -256,15 +263,18 @@ def render_mab_prompt(config: PromptConfig, task: MabTask, history: Sequence[His
     shown = _display_labels(labels, display)
     singular, plural, _ = T.MAB_NOUNS[config.variant]
     task_template = T.MAB_BUTTON_TASK if config.variant == "button" else T.MAB_CONTINUOUS_TASK
+    if config.compact:
+        task_template = T.MAB_COMPACT_TASK
     sections = [
         task_template.format(num_arms=task.num_arms, labels=T.LABEL_SEPARATOR.join(labels),
                              distribution=T.DISTRIBUTION_NAMES[task.distribution],
-                             horizon=task.horizon),
+                             horizon=task.horizon, plural=plural),
         _instruction(config, T.LISTED_CHOICES.format(plural=plural), singular),
-        _history_block(config, history, lambda step: T.MAB_HISTORY_LINE.format(
-            step=step.step, action=shown[step.action],
-            reward=_format_reward(config, step.reward))),
     ]
+    if not (config.compact and config.history_window == 0 and config.summary):
+        sections.append(_history_block(config, history, lambda step: T.MAB_HISTORY_LINE.format(
+            step=step.step, action=shown[step.action],
+            reward=_format_reward(config, step.reward))))
     if config.summary:
         sections.append(_summary_block(config, history, labels, shown, singular))
     sections.append(T.CLOSING_QUESTION)
@@ -286,8 +296,9 @@ def render_cb_prompt(config: PromptConfig, task: CbTask, history: Sequence[Histo
     history: the whole episode so far, each step's ``state`` a ``CbContext``; current: the user
     to recommend a movie to now; display: as in ``render_mab_prompt``.
     """
-    if config.show_legal_actions is not True:
-        raise ValueError("show_legal_actions applies to tic-tac-toe only")
+    if config.show_legal_actions is not True or config.compact:
+        raise ValueError("show_legal_actions applies to tic-tac-toe only, compact to the "
+                         "multi-armed bandit only")
     labels = task.movie_names
     _check_history(history, len(labels))
     shown = _display_labels(labels, display)
@@ -329,8 +340,9 @@ def render_tictactoe_prompt(config: PromptConfig, history: Sequence[HistoryStep]
     history: the agent's moves this game, each step's ``state`` the 9-digit board before the
     move; board: the current board; legal_actions: the empty cells (None: derived from board).
     """
-    if config.summary or config.randomise_labels or config.ucb_instructed:
-        raise ValueError("summary, randomise_labels and ucb_instructed apply to bandits only")
+    if config.summary or config.randomise_labels or config.ucb_instructed or config.compact:
+        raise ValueError("summary, randomise_labels, ucb_instructed and compact apply to "
+                         "bandits only")
     _check_history(history, 9)
     state = board_string(board)
     if legal_actions is None:

@@ -34,9 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             else args.config
         # The launcher sets WORLD_SIZE: batch arithmetic is checked for the real world.
         config = load_config(path, args.overrides, int(os.environ.get("WORLD_SIZE", "1")))
-        from rlft.trainer.loop import train
+        if config.run.mode == "sft":
+            from rlft.trainer.sft_loop import train_sft
 
-        train(config)
+            train_sft(config)
+        else:
+            from rlft.trainer.loop import train
+
+            train(config)
     except (ConfigError, FileNotFoundError) as error:
         print(f"rlft train: error: {error}", file=sys.stderr)
         return 2

@@ -50,6 +50,8 @@ class EnvSection:
                                        "summary: summary-only observation).", default=None)
     summary: bool = _help("Append per-arm counts and mean rewards (context summary).",
                           default=False)
+    compact_prompt: bool = _help("Bandits: compact prompt wording, about half the tokens (a "
+                                 "one-sentence task, terse summary lines).", default=False)
 
 
 @dataclass
@@ -136,7 +138,26 @@ class EvalSection:
 
 
 @dataclass
+class SftSection:
+    dataset: str = _help("run.mode=sft: dataset directory written by `rlft data` "
+                         "(examples.jsonl + manifest.json).", default="")
+    epochs: int = _help("Passes over the training examples (ignored when sft.steps > 0).",
+                        default=1)
+    steps: int = _help("Optimizer steps of optim.batch_size sequences (0: sft.epochs decide); "
+                       "the examples are cycled in a fresh order every pass.", default=0)
+    max_examples: int = _help("Use at most this many examples, the first ones of the file "
+                              "(0: all).", default=0)
+    val_fraction: float = _help("Share of the episodes held out for the validation loss (by "
+                                "episode, so no state of a validation episode is trained on).",
+                                default=0.02)
+    log_every: int = _help("Optimizer steps between logged metrics (and validation losses).",
+                           default=10)
+
+
+@dataclass
 class RunSection:
+    mode: str = _help("rl: RL fine-tuning (PPO + KL); sft: supervised fine-tuning on the "
+                      "dataset named in sft.dataset (loss on target tokens only).", default="rl")
     out_dir: str = _help("Run directory: metrics, checkpoints, plots, the exported model.",
                          default="runs/train")
     seed: int = _help("Seed of everything (envs, sampling, shuffling, init).", default=0)
@@ -167,6 +188,7 @@ class TrainConfig:
     optim: OptimSection = field(default_factory=OptimSection)
     engine: EngineSection = field(default_factory=EngineSection)
     warm_start: WarmStartSection = field(default_factory=WarmStartSection)
+    sft: SftSection = field(default_factory=SftSection)
     eval: EvalSection = field(default_factory=EvalSection)
     run: RunSection = field(default_factory=RunSection)
 
@@ -189,6 +211,7 @@ CHOICES = {
     "algo.kl_estimator": ("k1", "k2", "k3"),
     "optim.optimizer": ("adamw", "adafactor"),
     "engine.zero_stage": (0, 1, 2, 3),
+    "run.mode": ("rl", "sft"),
 }
 POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size",
             "rollout.num_envs", "rollout.max_new_tokens", "rollout.generation_batch_size",
@@ -231,21 +254,39 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
         raise ConfigError(
             f"optim.batch_size ({config.optim.batch_size}) must be a multiple of "
             f"optim.micro_batch_size x ranks ({config.optim.micro_batch_size} x {world_size})")
-    if config.env.name == "mab":
+    if config.run.mode == "sft":
+        _validate_sft(config)
+    elif config.env.name == "mab":
         transitions = config.rollout.num_envs * config.env.horizon * world_size
         if transitions < config.optim.batch_size:
             raise ConfigError(
                 f"optim.batch_size ({config.optim.batch_size}) is larger than one rollout "
                 f"(rollout.num_envs x env.horizon x ranks = {transitions} transitions)")
     if config.env.name == "tictactoe":
-        if config.algo.advantage != "gae":
+        if config.algo.advantage != "gae" and config.run.mode == "rl":
             raise ConfigError("algo.advantage must be 'gae' for tictactoe (variable length)")
-        if config.algo.try_all or config.env.summary:
-            raise ConfigError("algo.try_all and env.summary apply to bandits only")
+        if config.algo.try_all or config.env.summary or config.env.compact_prompt:
+            raise ConfigError("algo.try_all, env.summary and env.compact_prompt apply to "
+                              "bandits only")
     if config.env.history_window == 0 and not config.env.summary and config.env.name == "mab":
         raise ConfigError("env.history_window=0 shows nothing: set env.summary=true")
     if config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
+
+
+def _validate_sft(config: TrainConfig) -> None:
+    sft = config.sft
+    if not sft.dataset:
+        raise ConfigError("sft.dataset must name a dataset directory (run.mode=sft); make one "
+                          "with `rlft data ...`")
+    for name in ("epochs", "log_every"):
+        if not getattr(sft, name) >= 1:
+            raise ConfigError(f"sft.{name} must be >= 1, got {getattr(sft, name)!r}")
+    for name in ("steps", "max_examples"):
+        if not getattr(sft, name) >= 0:
+            raise ConfigError(f"sft.{name} must be >= 0, got {getattr(sft, name)!r}")
+    if not 0 <= sft.val_fraction < 1:
+        raise ConfigError(f"sft.val_fraction must be in [0, 1), got {sft.val_fraction}")
 
 
 # ----------------------------------------------------------------------------- loading

@@ -22,7 +22,8 @@ from rlft.trainer.rollout import collect_rollout
 def prompt_config(config: TrainConfig) -> PromptConfig:
     bandit = config.env.name == "mab"
     return PromptConfig(variant=config.env.variant if bandit else "button", cot=config.env.cot,
-                        history_window=config.env.history_window, summary=config.env.summary)
+                        history_window=config.env.history_window, summary=config.env.summary,
+                        compact=config.env.compact_prompt and bandit)
 
 
 def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:

@@ -1,0 +1,96 @@
+"""RL's own regret gain across seeds (issue 5, configs/cpu_regret.yaml), run by hand.
+
+Trains one run per seed with the given config (each in its own run directory, one after the
+other so that they do not share the CPU), then tabulates, for every seed, the held-out final
+regret of the starting policy (after the warm start) and of the final policy with 95% CIs, and
+whether the two intervals are disjoint. Writes benchmarks/results/regret_seeds.json.
+
+    RLFT_CORE_DIR=build/<dir> PYTHONPATH=python python benchmarks/regret_seeds.py \
+        --config configs/cpu_regret.yaml --seeds 0 1 2 [overrides ...]
+
+A seed whose run directory already holds results.json is not trained again (--retrain to
+force), so an interrupted sweep continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def train_seed(config: str, seed: int, out_dir: Path, overrides: list[str]) -> float:
+    """Runs python/rlft/train.py for one seed; returns its wall time in seconds."""
+    command = [sys.executable, str(ROOT / "python" / "rlft" / "train.py"), "--config", config,
+               f"run.seed={seed}", f"run.out_dir={out_dir}", "run.progress=false", *overrides]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env={**os.environ, "DS_ACCELERATOR": "cpu"})
+    return time.perf_counter() - started
+
+
+def disjoint_below(final: dict[str, Any], start: dict[str, Any]) -> bool:
+    """True when the final policy's regret CI lies entirely below the starting policy's."""
+    return (final["final_regret"] + final["final_regret_ci95"]
+            < start["final_regret"] - start["final_regret_ci95"])
+
+
+def row(seed: int, results: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+    start, final = results["start policy"], results["final policy"]
+    out = {"seed": seed, "wall_s": seconds, "clear_gain": disjoint_below(final, start)}
+    for name, entry in results.items():
+        out[name] = {key: entry[key] for key in ("final_regret", "final_regret_ci95",
+                                                 "invalid_rate", "shaped_return",
+                                                 "shaped_return_ci95")}
+    return out
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    def cell(entry: dict[str, Any]) -> str:
+        return f"{entry['final_regret']:.2f} ± {entry['final_regret_ci95']:.2f}"
+
+    lines = ["| seed | start policy | final policy | random | ucb | disjoint, final below | "
+             "wall (min) |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        wall = f"{r['wall_s'] / 60:.1f}" if r["wall_s"] else "(earlier run)"
+        lines.append(f"| {r['seed']} | {cell(r['start policy'])} | {cell(r['final policy'])} | "
+                     f"{cell(r['random'])} | {cell(r['ucb'])} | "
+                     f"{'yes' if r['clear_gain'] else 'no'} | {wall} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/cpu_regret.yaml")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out-root", default="runs/regret_seeds",
+                        help="seed N trains in OUT_ROOT/seedN")
+    parser.add_argument("--retrain", action="store_true", help="train even if results exist")
+    parser.add_argument("overrides", nargs="*", help="section.key=value passed to every run")
+    args = parser.parse_args()
+
+    rows = []
+    for seed in args.seeds:
+        out_dir = Path(args.out_root) / f"seed{seed}"
+        results_file = out_dir / "results.json"
+        seconds = None
+        if args.retrain or not results_file.is_file():
+            seconds = train_seed(args.config, seed, out_dir, args.overrides)
+        rows.append(row(seed, json.loads(results_file.read_text()), seconds))
+    table = markdown(rows)
+    print(table, end="")
+    out = ROOT / "benchmarks" / "results" / "regret_seeds.json"
+    out.write_text(json.dumps({"config": args.config, "overrides": args.overrides,
+                               "rows": rows, "table": table}, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0 if all(r["clear_gain"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
