@@ -1,4 +1,4 @@
-"""The ``rlft`` command: ``rlft train``, ``rlft eval``, ``rlft report``.
+"""The ``rlft`` command: ``rlft train``, ``rlft eval``, ``rlft report``, ``rlft analyze``.
 
 Every config dataclass field becomes a flag (``max_new_tokens`` -> ``--max-new-tokens``) with
 the field's help text, so the CLI and the config never drift apart.
@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+", help="run directories written by rlft eval")
     report.add_argument("--out", default=None, help="report directory (default RUNS[0]/../report)")
     report.set_defaults(handler=_report)
+    from rlft.sft.cli import add_data_parser
+
+    add_data_parser(commands)
+    from rlft.analysis.cli import add_analyze_parser
+
+    add_analyze_parser(commands)
     commands.add_parser("train", help="RL fine-tuning (same flags as python/rlft/train.py; "
                                       "rlft train --help)")
     return parser

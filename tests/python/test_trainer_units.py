@@ -26,6 +26,7 @@ def test_default_config_file_loads():
     ("algo.kl_estimator=k9", "algo.kl_estimator must be one of"),
     ("rollout.temperature=0", "rollout.temperature must be > 0"),
     ("lr=3", "must look like section.key=value"),
+    ("env.reward_decimals=9", "env.reward_decimals must be in"),
 ])
 def test_bad_overrides_name_the_field(override, message):
     with pytest.raises(ConfigError, match=message):

@@ -94,7 +94,8 @@ class LLMAgent(BatchedAgent):
                  sampling: SamplingConfig | None = None,
                  exploration: ExplorationConfig | None = None,
                  invalid_penalty: float = -5.0, keep_transcript: bool = True,
-                 record_tokens: bool = False, synced_gpus: bool = False) -> None:
+                 record_tokens: bool = False, synced_gpus: bool = False,
+                 answer_patterns: Sequence[str] | None = None) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
@@ -106,6 +107,8 @@ class LLMAgent(BatchedAgent):
             raise ValueError("self_consistency > 1 needs temperature > 0 (greedy samples agree)")
         self.invalid_penalty = invalid_penalty
         self.keep_transcript = keep_transcript
+        # Parser templates (None: the paper's ACTION=X); analyses may add prose forms.
+        self.answer_patterns = tuple(answer_patterns) if answer_patterns is not None else None
         # Trainer support: the exact token ids of each row's last prompt and answer.
         self.record_tokens = record_tokens
         self.synced_gpus = synced_gpus  # ZeRO-3 on several ranks: generate in lock-step
@@ -124,7 +127,8 @@ class LLMAgent(BatchedAgent):
     def reset(self, num_envs: int, num_actions: int, seed: int) -> None:
         super().reset(num_envs, num_actions, seed)
         self._prompter = make_prompter(self.env, self.prompt, num_envs, seed)
-        self._parser = ActionParser(self._prompter.labels)
+        self._parser = (ActionParser(self._prompter.labels) if self.answer_patterns is None
+                        else ActionParser(self._prompter.labels, self.answer_patterns))
         self._rng = np.random.default_rng([seed, 1])
         self._seed = seed
         self._calls = 0

@@ -47,6 +47,8 @@ class EvalConfig:
     history_window: int | None = field(default=None, metadata={
         "help": "History lines shown (last C steps); default the whole episode."})
     summary: bool = field(default=False, metadata={"help": "Context summary mechanism."})
+    reward_decimals: int = field(default=2, metadata={
+        "help": "Bandits: decimals of the rewards and means shown in the prompt."})
     compact_prompt: bool = field(default=False, metadata={
         "help": "Multi-armed bandit: compact prompt wording (as trained with "
                 "env.compact_prompt, e.g. configs/cpu_regret.yaml)."})

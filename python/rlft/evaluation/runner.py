@@ -59,7 +59,8 @@ def build_agent(config: EvalConfig, env: Any) -> Agent:
         variant=config.variant if config.env == "mab" else "button", cot=config.cot,
         history_window=config.history_window, summary=config.summary and bandit,
         randomise_labels=config.randomise_labels and bandit,
-        compact=config.compact_prompt and config.env == "mab")
+        compact=config.compact_prompt and config.env == "mab",
+        reward_decimals=config.reward_decimals)
     sampling = SamplingConfig(temperature=config.temperature,
                               max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
     exploration = ExplorationConfig(try_all=config.try_all, epsilon=config.epsilon,

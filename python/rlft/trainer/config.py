@@ -52,6 +52,8 @@ class EnvSection:
                           default=False)
     compact_prompt: bool = _help("Bandits: compact prompt wording, about half the tokens (a "
                                  "one-sentence task, terse summary lines).", default=False)
+    reward_decimals: int = _help("Bandits: decimals of the rewards and means shown in the "
+                                 "prompt (fewer digits: fewer tokens to read).", default=2)
 
 
 @dataclass
@@ -270,6 +272,9 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
                               "bandits only")
     if config.env.history_window == 0 and not config.env.summary and config.env.name == "mab":
         raise ConfigError("env.history_window=0 shows nothing: set env.summary=true")
+    if not 0 <= config.env.reward_decimals <= 8:
+        raise ConfigError(f"env.reward_decimals must be in [0, 8], got "
+                          f"{config.env.reward_decimals}")
     if config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
 

@@ -5,7 +5,9 @@ RL maximises, measured without reward normalisation so that every row is compara
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,7 +25,8 @@ def prompt_config(config: TrainConfig) -> PromptConfig:
     bandit = config.env.name == "mab"
     return PromptConfig(variant=config.env.variant if bandit else "button", cot=config.env.cot,
                         history_window=config.env.history_window, summary=config.env.summary,
-                        compact=config.env.compact_prompt and bandit)
+                        compact=config.env.compact_prompt and bandit,
+                        reward_decimals=config.env.reward_decimals)
 
 
 def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
@@ -112,3 +115,30 @@ def comparison_table(results: dict[str, dict[str, Any]]) -> str:
                 else f" {r['win_rate']:.2f} | {r['loss_rate']:.2f} |")
         lines.append(row)
     return "\n".join(lines) + "\n"
+
+
+def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[str, Any],
+               out: Path, world: Any, synced: bool,
+               plot: Callable[[list[dict[str, Any]], Path], None]) -> dict[str, Any]:
+    """The end of every training run (RL or SFT): the final policy and the baselines on the
+    held-out instances, the export, then (rank 0) the training plot, results.json/.md and the
+    printed comparison."""
+    from rlft.trainer.checkpoint import export_policy
+
+    engine.eval()
+    results["final policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
+    for name in config.eval.baselines:
+        results[name] = evaluate_baseline(config, name)
+    if config.run.export:
+        export_policy(engine, tokenizer, out / "model", world.is_main, config.model.lora)
+    table = comparison_table(results)
+    if world.is_main:
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        if rows:
+            plot(rows, out / "training.png")
+        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (out / "results.md").write_text(table)
+        print(f"\nHeld-out evaluation ({config.eval.episodes} instances x {config.eval.seeds} "
+              f"seeds, policy temperature {config.eval.temperature}):\n{table}")
+        print(f"run directory: {out}")
+    return results

@@ -15,12 +15,10 @@ import torch
 from rlft.agents.generation import SamplingConfig
 from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
 from rlft.trainer import advantages as adv
-from rlft.trainer.checkpoint import (export_policy, latest_checkpoint, load_checkpoint,
-                                     save_checkpoint)
+from rlft.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from rlft.trainer.config import ConfigError, TrainConfig, validate
 from rlft.trainer.engine import Reference, World, build_engine, init_world, use_bf16
-from rlft.trainer.evaluate import (comparison_table, evaluate_baseline, evaluate_policy,
-                                   make_env, prompt_config)
+from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env, prompt_config
 from rlft.trainer.losses import ppo_kl_loss, value_loss
 from rlft.trainer.policy import answer_logprobs, collate
 from rlft.trainer.rewards import RunningMeanStd, shaped_reward
@@ -314,23 +312,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
             break
     bar.close()
 
-    engine.eval()
-    results["final policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
-    for name in config.eval.baselines:
-        results[name] = evaluate_baseline(config, name)
-    if config.run.export:
-        export_policy(engine, tokenizer, out / "model", world.is_main, config.model.lora)
-    table = comparison_table(results)
-    if world.is_main:
-        from rlft.analysis.plots import plot_training
+    from rlft.analysis.plots import plot_training
 
-        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-        if rows:
-            plot_training(rows, out / "training.png")
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (out / "results.md").write_text(table)
-        print(f"\nHeld-out evaluation ({config.eval.episodes} instances x {config.eval.seeds} "
-              f"seeds, policy temperature {config.eval.temperature}):\n{table}")
-        print(f"run directory: {out}")
+    finish_run(config, engine, tokenizer, results, out, world, synced, plot_training)
     log.close()
     return results

@@ -17,12 +17,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from rlft.trainer.checkpoint import (export_policy, latest_checkpoint, load_checkpoint,
-                                     save_checkpoint)
+from rlft.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from rlft.trainer.config import ConfigError, TrainConfig, validate
 from rlft.trainer.engine import World, build_engine, init_world
-from rlft.trainer.evaluate import (comparison_table, evaluate_baseline, evaluate_policy,
-                                   prompt_config)
+from rlft.trainer.evaluate import evaluate_policy, finish_run, prompt_config
 from rlft.trainer.loop import add_lora, load_policy_model
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.run_log import RunLog
@@ -242,21 +240,6 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
             break
     bar.close()
 
-    engine.eval()
-    results["final policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
-    for name in config.eval.baselines:
-        results[name] = evaluate_baseline(config, name)
-    if config.run.export:
-        export_policy(engine, tokenizer, out / "model", world.is_main, config.model.lora)
-    table = comparison_table(results)
-    if world.is_main:
-        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-        if rows:
-            _plot_losses(rows, out / "training.png")
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (out / "results.md").write_text(table)
-        print(f"\nHeld-out evaluation ({config.eval.episodes} instances x {config.eval.seeds} "
-              f"seeds, policy temperature {config.eval.temperature}):\n{table}")
-        print(f"run directory: {out}")
+    finish_run(config, engine, tokenizer, results, out, world, synced, _plot_losses)
     log.close()
     return results
