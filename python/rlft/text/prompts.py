@@ -189,6 +189,8 @@ def _display_labels(labels: tuple[str, ...], display: Sequence[int] | None) -> t
 
 
 def _instruction(config: PromptConfig, choices: str, singular: str) -> str:
+    if config.compact and not config.cot and not config.ucb_instructed:
+        return T.COMPACT_INSTRUCTION
     if config.ucb_instructed:
         return T.UCB_INSTRUCTION.format(choices=choices, singular=singular)
     template = T.COT_INSTRUCTION if config.cot else T.NO_COT_INSTRUCTION
@@ -277,7 +279,7 @@ def render_mab_prompt(config: PromptConfig, task: MabTask, history: Sequence[His
             reward=_format_reward(config, step.reward))))
     if config.summary:
         sections.append(_summary_block(config, history, labels, shown, singular))
-    sections.append(T.CLOSING_QUESTION)
+    sections.append(T.COMPACT_CLOSING_QUESTION if config.compact else T.CLOSING_QUESTION)
     return T.SECTION_SEPARATOR.join(sections)
 
 

@@ -121,15 +121,15 @@ SUMMARY_HEADER = "Summary of every step so far (times chosen and mean reward per
 SUMMARY_LINE = "{label}: chosen {count} {times}, mean reward {mean}"
 SUMMARY_LINE_UNTRIED = "{label}: not tried yet"
 
-# Compact bandit wording (PromptConfig.compact): the same facts in far fewer tokens, for small
-# models trained on a CPU, where the cost of every update grows with the prompt length.
-MAB_COMPACT_TASK = (
-    "Bandit with {num_arms} {plural} ({labels}), {distribution} rewards, unknown means, "
-    "{horizon} steps. Maximize the total reward."
-)
-COMPACT_SUMMARY_HEADER = "Times chosen and mean reward per {singular}:"
+# Compact bandit wording (PromptConfig.compact): the bare facts in a third of the tokens, for
+# small models trained from scratch on a CPU. Fewer tokens make updates cheaper, and fewer
+# distractors make the numbers far quicker to learn to read (docs/training.md).
+MAB_COMPACT_TASK = "{num_arms} {plural}: {labels}. {horizon} steps."
+COMPACT_INSTRUCTION = "Reply ACTION=X."
+COMPACT_SUMMARY_HEADER = "Times chosen, mean reward:"
 COMPACT_SUMMARY_LINE = "{label}: {count}, {mean}"
 COMPACT_SUMMARY_LINE_UNTRIED = "{label}: 0"
+COMPACT_CLOSING_QUESTION = "Next?"
 
 CB_CURRENT = "Step={step} {context}"
 TTT_CURRENT_STATE = "Current state: State={state}"
