@@ -16,6 +16,15 @@ def test_default_config_file_loads():
     assert config.model.name == "tiny" and config.env.summary
 
 
+@pytest.mark.parametrize("name", ["smollm2_cpu.yaml", "tictactoe_cpu.yaml", "cpu_regret.yaml",
+                                  "gemma2_2b_8gpu.yaml", "gemma2_9b_8gpu.yaml", "sft_bc.yaml",
+                                  "sft_tc.yaml", "sft_tictactoe.yaml"])
+def test_every_shipped_config_validates(name):
+    world = 8 if "8gpu" in name else 1
+    config = load_config(find_config_file(name), world_size=world)
+    assert config.run.out_dir
+
+
 @pytest.mark.parametrize("override, message", [
     ("optim.lrr=1", "unknown key optim.lrr"),
     ("optimizer.lr=1", "unknown section 'optimizer'"),

@@ -13,6 +13,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+
+def _save(fig: Any, path: Path | str) -> Path:
+    """Lays out, writes (PNG, 120 dpi) and closes a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
 def plot_regret_and_coverage(runs: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[Path]:
     """runs: label -> metrics.json content of a bandit run. Writes regret.png and coverage.png."""
     out_dir = Path(out_dir)
@@ -57,10 +65,7 @@ def plot_outcomes(runs: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
         bottom += values
     ax.set(ylabel="fraction of games", ylim=(0, 1), title="Tic-tac-toe outcomes")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_training(rows: list[Mapping[str, Any]], path: Path) -> Path:
@@ -105,10 +110,7 @@ def plot_coverage_by_step(settings: Mapping[str, Mapping[str, Any]], path: Path)
         ax.plot(steps, 1 - (1 - 1 / arms) ** steps, "k--", lw=0.8, label="random policy")
         ax.set(xlabel="step", ylabel="action coverage", ylim=(0, 1.05), title=f"{arms} arms")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_regret_vs_coverage(settings: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
@@ -124,10 +126,7 @@ def plot_regret_vs_coverage(settings: Mapping[str, Mapping[str, Any]], path: Pat
     ax.set(xlabel="action coverage at T", ylabel="cumulative regret at T",
            title="Regret vs coverage")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_entropy_vs_repetitions(repetitions: Any, entropy: Any, correlation: float,
@@ -144,10 +143,7 @@ def plot_entropy_vs_repetitions(repetitions: Any, entropy: Any, correlation: flo
     ax.set(xlabel="repetitions of the target action", ylabel="action entropy (nats)",
            title=f"Entropy vs repetitions (r = {correlation:.2f})")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_frequency_fractions(groups: Mapping[str, Mapping[str, float]], path: Path) -> Path:
@@ -162,10 +158,7 @@ def plot_frequency_fractions(groups: Mapping[str, Mapping[str, float]], path: Pa
         bottom += values
     ax.set(ylabel="fraction of chosen actions", ylim=(0, 1), title="Frequent / greedy / other")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_knowing_doing_matrix(percent: Any, path: Path, title: str = "Knowing vs doing") -> Path:
@@ -181,7 +174,4 @@ def plot_knowing_doing_matrix(percent: Any, path: Path, title: str = "Knowing vs
         for col in range(3):
             ax.text(col, row, f"{percent[row, col]:.1f}", ha="center", va="center",
                     color="white" if percent[row, col] > 50 else "black")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
