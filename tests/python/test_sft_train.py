@@ -156,7 +156,7 @@ def sft_run(tmp_path_factory):
     base = tmp_path_factory.mktemp("sft")
     data = base / "data"
     make_dataset(DataConfig(kind="ucb", target="bc", horizon=4, episodes=24, num_envs=8,
-                            out=str(data), **SUMMARY_ONLY))
+                            out=str(data), compact=True, **SUMMARY_ONLY))
     out = base / "run"
     result = _run(["--config", str(REPO / "configs" / "sft_bc.yaml"), f"sft.dataset={data}",
                    f"run.out_dir={out}", "sft.steps=30", "sft.log_every=5",
@@ -187,7 +187,7 @@ def test_rlft_starts_from_the_sft_export(sft_run, tmp_path):
     _run([f"model.name={sft_out / 'model'}", f"run.out_dir={rl_out}", "run.iterations=1",
           "rollout.num_envs=4", "optim.batch_size=4", "optim.micro_batch_size=2",
           "warm_start.steps=0", "env.cot=false", "env.history_window=0", "env.summary=true",
-          "eval.baselines=[]", "run.export=false", "optim.warmup_steps=1", *EVAL])
+          "env.compact_prompt=true", "eval.baselines=[]", "run.export=false", "optim.warmup_steps=1", *EVAL])
     sft_final = json.loads((sft_out / "results.json").read_text())["final policy"]
     rl_start = json.loads((rl_out / "results.json").read_text())["start policy"]
     assert rl_start == sft_final
@@ -200,7 +200,8 @@ def test_harness_evaluates_the_sft_export(sft_run, tmp_path):
     metrics = run_evaluation(EvalConfig(agent="llm", model=str(sft_out / "model"), episodes=4,
                                         seeds=1, arms=5, horizon=3, max_new_tokens=6,
                                         cot=False, history_window=0, summary=True,
-                                        out=str(tmp_path / "eval")), show_progress=False)
+                                        compact_prompt=True, out=str(tmp_path / "eval")),
+                             show_progress=False)
     assert 0.0 <= metrics["invalid_rate"] < 1.0
 
 

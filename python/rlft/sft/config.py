@@ -97,11 +97,9 @@ class DataConfig:
 
     def prompt_config(self) -> PromptConfig:
         """The prompt settings every example is rendered with (same as RLFT's)."""
-        # compact is passed only when set: PromptConfig gained the field with compact prompts.
-        extra = {"compact": True} if self.compact else {}
         return PromptConfig(variant=self.variant if self.env == "mab" else "button",
                             cot=self.cot, history_window=self.history_window,
-                            summary=self.summary, **extra)
+                            summary=self.summary, compact=self.compact and self.env == "mab")
 
     def settings(self) -> list[dict[str, Any]]:
         """One setting per (arms, noise) pair for bandits; a single one for tic-tac-toe."""
