@@ -154,3 +154,12 @@ def test_metrics_match_definitions_on_random_episodes(case):
                                                for a in range(num_actions)) / (s + 1)
                              for i in range(n)]) for s in range(t)]
     np.testing.assert_allclose(metrics.min_frac(actions, num_actions), expected_min)
+
+
+def test_action_coverage_counts_only_the_counted_steps():
+    from rlft.analysis.metrics import action_coverage
+
+    coverage = action_coverage([[0, 1, 1, 2]], 3, counted=[[True, False, True, False]])
+    np.testing.assert_allclose(coverage, [[1 / 3, 1 / 3, 2 / 3, 2 / 3]])
+    with pytest.raises(ValueError, match="counted shape"):
+        action_coverage([[0, 1]], 3, counted=[[True]])

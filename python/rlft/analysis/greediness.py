@@ -39,11 +39,8 @@ def greediness_metrics(actions: Any, cumulative_regret: Any, num_actions: int,
     if regret.shape != actions.shape:
         raise ValueError(f"cumulative_regret shape {regret.shape} != actions shape "
                          f"{actions.shape}")
-    chose = np.ones(actions.shape, bool) if model_chose is None else np.asarray(model_chose, bool)
-    if chose.shape != actions.shape:
-        raise ValueError(f"model_chose shape {chose.shape} != actions shape {actions.shape}")
-    one_hot = (actions[..., None] == np.arange(num_actions)) & chose[..., None]  # [N, T, K]
-    model_coverage = np.logical_or.accumulate(one_hot, axis=1).mean(axis=2)  # [N, T]
+    model_coverage = coverage if model_chose is None else \
+        action_coverage(actions, num_actions, counted=model_chose)  # [N, T]
     cov_mean, cov_ci = mean_ci95(coverage)
     model_mean, _ = mean_ci95(model_coverage)
     regret_mean, regret_ci = mean_ci95(regret)
@@ -57,7 +54,7 @@ def greediness_metrics(actions: Any, cumulative_regret: Any, num_actions: int,
         "unexplored_share": float(1.0 - cov_mean[-1]),
         "untried_arms_mean": float(np.mean(num_actions * (1.0 - final_coverage))),
         "coverage_model_final": float(model_mean[-1]),
-        "model_chose_rate": float(chose.mean()),
+        "model_chose_rate": 1.0 if model_chose is None else float(np.mean(model_chose)),
         "final_regret_mean": float(regret_mean[-1]),
         "final_regret_ci95": float(regret_ci[-1]),
         "coverage": cov_mean.tolist(),

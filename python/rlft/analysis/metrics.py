@@ -103,11 +103,18 @@ def regret_curve(cumulative_regret: Any) -> tuple[np.ndarray, np.ndarray]:
     return mean_ci95(_as_2d("cumulative_regret", cumulative_regret, np.float64), axis=0)
 
 
-def action_coverage(actions: Any, num_actions: int) -> np.ndarray:
-    """float[N, T]: C_t = |{a : N_t(a) > 0}| / K, the fraction of arms tried in rounds 1..t."""
+def action_coverage(actions: Any, num_actions: int, counted: Any = None) -> np.ndarray:
+    """float[N, T]: C_t = |{a : N_t(a) > 0}| / K, the fraction of arms tried in rounds 1..t.
+    counted: optional bool[N, T]; only those steps count as tries (e.g. the steps whose action
+    the model itself wrote, not the parser's random fallback)."""
     actions = _as_actions(actions, num_actions)
-    tried = np.logical_or.accumulate(_one_hot(actions, num_actions), axis=1)  # [N, T, K]
-    return tried.mean(axis=2)
+    chosen = _one_hot(actions, num_actions)  # [N, T, K]
+    if counted is not None:
+        counted = np.asarray(counted, dtype=bool)
+        if counted.shape != actions.shape:
+            raise ValueError(f"counted shape {counted.shape} != actions shape {actions.shape}")
+        chosen = chosen & counted[..., None]
+    return np.logical_or.accumulate(chosen, axis=1).mean(axis=2)
 
 
 def suffix_failure_frequency(actions: Any, best_arm: Any, num_actions: int) -> np.ndarray:
