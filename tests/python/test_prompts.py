@@ -297,6 +297,16 @@ def test_forced_step_rationales_end_with_the_action() -> None:
         ucb_thought_rationale(("a", "b"), [1], [0.5])
 
 
+def test_compact_ucb_rationale_repeats_the_prompt_lines_and_adds_ucb() -> None:
+    text, action = ucb_thought_rationale(("a", "b", "c"), [1, 4, 0], [0.5, 4.0, 0.0],
+                                         compact=True)
+    assert action == 2
+    assert text == "Count, mean, UCB:\na: 1, 0.50, 1.50\nb: 4, 1.00, 1.50\nc: 0\nUntried: c.\nACTION=c"
+    text, action = ucb_thought_rationale(("a", "b", "c"), [1, 4, 1], [0.5, 4.0, 0.2],
+                                         compact=True)
+    assert action == 0 and text.endswith("c: 1, 0.20, 1.20\nHighest UCB: a.\nACTION=a")
+
+
 # ---------------------------------------------------------------- history
 
 

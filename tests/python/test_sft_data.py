@@ -31,6 +31,8 @@ GOLDEN_CASES = {
     # 7 steps: five try-all steps, then two UCB choices.
     "ucb_tc": dict(kind="ucb", target="tc", cot=True, horizon=7, episodes=1, num_envs=1,
                    **SUMMARY_ONLY),
+    "ucb_tc_compact": dict(kind="ucb", target="tc", cot=True, compact=True, horizon=7,
+                           episodes=1, num_envs=1, **SUMMARY_ONLY),
     "ucb_bc": dict(kind="ucb", target="bc", horizon=7, episodes=1, num_envs=1, **SUMMARY_ONLY),
     "minimax_bc": dict(kind="minimax", env="tictactoe", episodes=1, num_envs=1),
     "format_rationale": dict(kind="format", rationale=True, cot=True, horizon=3, episodes=1,

@@ -84,15 +84,16 @@ def play_episodes(env: Any, prompter: Any, decide: Decide, episodes: int, seed: 
         round_index += 1
 
 
-def ucb_decider(prompter: Any, target: str, decimals: int) -> Decide:
+def ucb_decider(prompter: Any, target: str, decimals: int, compact: bool = False) -> Decide:
     """The UCB expert reading each row's episode so far from the prompter's history (the same
-    numbers the prompt's summary shows)."""
+    numbers the prompt's summary shows); ``compact`` words TC targets like the compact prompt."""
     def decide(batch: PromptBatch, obs: Any, info: Any) -> tuple[np.ndarray, list[str]]:
         actions = np.zeros(len(batch.texts), dtype=np.int32)
         targets = []
         for row in range(len(batch.texts)):
             text, action = ucb_thought_rationale(batch.labels, prompter.history.counts(row),
-                                                 prompter.history.reward_sums(row), decimals)
+                                                 prompter.history.reward_sums(row), decimals,
+                                                 compact)
             actions[row] = action
             targets.append(text if target == "tc"
                            else ACTION_ANSWER.format(label=batch.labels[action]))
@@ -137,7 +138,7 @@ def generate_examples(config: DataConfig) -> Iterator[tuple[int, dict[str, Any]]
         env = make_setting_env(setting, config, seed)
         prompter = make_prompter(env, prompt, config.num_envs, seed)
         if config.kind == "ucb":
-            decide = ucb_decider(prompter, config.target, prompt.reward_decimals)
+            decide = ucb_decider(prompter, config.target, prompt.reward_decimals, prompt.compact)
         elif config.kind == "minimax":
             agent = make_agent("minimax")
             agent.reset(config.num_envs, env.num_actions, seed)

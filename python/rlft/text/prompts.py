@@ -380,11 +380,13 @@ def epsilon_greedy_rationale(label: str) -> str:
 
 
 def ucb_thought_rationale(labels: Sequence[str], counts: Sequence[int],
-                          reward_sums: Sequence[float], decimals: int = 2) -> tuple[str, int]:
+                          reward_sums: Sequence[float], decimals: int = 2,
+                          compact: bool = False) -> tuple[str, int]:
     """Thought-cloning answer of the UCB expert (spec §6, Fig. 12) and the action it picks.
 
     UCB = mean + sqrt(1 / count). While an action is untried the expert picks the first untried
-    one; otherwise the highest UCB, the lowest index on ties. Returns (text, env action).
+    one; otherwise the highest UCB, the lowest index on ties. ``compact`` writes the same lines
+    in the compact prompt's wording. Returns (text, env action).
     """
     labels = check_labels(labels)
     counts_array = np.asarray(counts)
@@ -393,24 +395,30 @@ def ucb_thought_rationale(labels: Sequence[str], counts: Sequence[int],
         raise ValueError(f"counts and reward_sums need one entry per label ({len(labels)})")
     if counts_array.dtype.kind not in "iu" or np.any(counts_array < 0):
         raise ValueError(f"counts must be non-negative integers, got {counts}")
-    lines = [T.UCB_RATIONALE_OPENING]
+    opening, tried, untried_line, explore, exploit = (
+        (T.UCB_RATIONALE_COMPACT_OPENING, T.UCB_RATIONALE_COMPACT_LINE,
+         T.UCB_RATIONALE_COMPACT_LINE_UNTRIED, T.UCB_RATIONALE_COMPACT_EXPLORE,
+         T.UCB_RATIONALE_COMPACT_EXPLOIT) if compact else
+        (T.UCB_RATIONALE_OPENING, T.UCB_RATIONALE_LINE, T.UCB_RATIONALE_LINE_UNTRIED,
+         T.UCB_RATIONALE_EXPLORE, T.UCB_RATIONALE_EXPLOIT))
+    lines = [opening]
     ucb_values = np.full(len(labels), -np.inf)
     for action, label in enumerate(labels):
         count = int(counts_array[action])
         if count == 0:
-            lines.append(T.UCB_RATIONALE_LINE_UNTRIED.format(label=label))
+            lines.append(untried_line.format(label=label))
             continue
         mean = sums_array[action] / count
         ucb_values[action] = mean + math.sqrt(1.0 / count)
-        lines.append(T.UCB_RATIONALE_LINE.format(
+        lines.append(tried.format(
             label=label, count=count, total=format_number(sums_array[action], decimals),
             mean=format_number(mean, decimals), ucb=format_number(ucb_values[action], decimals)))
     untried = np.flatnonzero(counts_array == 0)
     if untried.size:
         action = int(untried[0])
-        lines.append(T.UCB_RATIONALE_EXPLORE)
+        lines.append(explore.format(label=labels[action]))
     else:
         action = int(np.argmax(ucb_values))
-        lines.append(T.UCB_RATIONALE_EXPLOIT.format(label=labels[action]))
+        lines.append(exploit.format(label=labels[action]))
     lines.append(T.ACTION_ANSWER.format(label=labels[action]))
     return "\n".join(lines), action

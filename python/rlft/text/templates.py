@@ -167,6 +167,14 @@ UCB_RATIONALE_EXPLOIT = (
     "We select actions according to the highest UCB value. Therefore, action {label} is "
     "selected."
 )
+# The same rationale in the compact prompt's wording: its per-action lines repeat the prompt's
+# own "label: count, mean" lines (no reward sum, which a summary-only prompt never shows) and
+# append the UCB value.
+UCB_RATIONALE_COMPACT_OPENING = "Count, mean, UCB:"
+UCB_RATIONALE_COMPACT_LINE = "{label}: {count}, {mean}, {ucb}"
+UCB_RATIONALE_COMPACT_LINE_UNTRIED = "{label}: 0"
+UCB_RATIONALE_COMPACT_EXPLORE = "Untried: {label}."
+UCB_RATIONALE_COMPACT_EXPLOIT = "Highest UCB: {label}."
 ACTION_ANSWER = "ACTION={label}"
 
 LABEL_SEPARATOR = ", "
