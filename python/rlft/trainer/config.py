@@ -277,6 +277,9 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
                           f"{config.env.reward_decimals}")
     if config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
+    if config.env.name == "mab" and config.eval.episodes > config.env.eval_pool_size:
+        raise ConfigError(f"eval.episodes ({config.eval.episodes}) exceeds the held-out pool "
+                          f"(env.eval_pool_size = {config.env.eval_pool_size})")
 
 
 def _validate_sft(config: TrainConfig) -> None:

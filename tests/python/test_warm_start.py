@@ -1,0 +1,50 @@
+"""The format-only warm start's examples: real env prompts, answers naming uniformly random
+labels in the ACTION=X format."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rlft.models.loading import load_tokenizer
+from rlft.trainer.config import TrainConfig
+from rlft.trainer.evaluate import make_env, prompt_config
+from rlft.trainer.warm_start import format_examples
+
+LABELS = ("blue", "green", "red", "yellow", "orange")
+
+
+def _config() -> TrainConfig:
+    config = TrainConfig()
+    config.env.num_arms = 5
+    config.env.horizon = 6
+    config.env.cot = False
+    config.env.history_window = 0
+    config.env.summary = True
+    config.env.compact_prompt = True
+    return config
+
+
+def _examples(count: int, seed: int) -> list[tuple[str, str]]:
+    config = _config()
+    tokenizer = load_tokenizer("tiny")
+    env = make_env(config, 8, 3, "train")
+    prompts, answers = format_examples(env, tokenizer, prompt_config(config), count, seed=seed,
+                                       max_prompt_tokens=512)
+    assert all(a[-1] == tokenizer.eos_token_id for a in answers)
+    return [(tokenizer.decode(p), tokenizer.decode(a, skip_special_tokens=True))
+            for p, a in zip(prompts, answers)]
+
+
+def test_answers_are_uniform_random_labels_for_real_prompts() -> None:
+    examples = _examples(300, seed=5)
+    assert all(prompt.rstrip().endswith("<|im_start|>assistant") for prompt, _ in examples)
+    assert all("Times chosen, mean reward:" in prompt for prompt, _ in examples)
+    counts = Counter(answer.removeprefix("ACTION=") for _, answer in examples)
+    assert set(counts) == set(LABELS)
+    # 300 uniform draws over 5 labels: each count is 60 +- about 7 (one stddev).
+    assert all(30 <= n <= 90 for n in counts.values()), counts
+
+
+def test_examples_are_deterministic_for_a_seed() -> None:
+    assert _examples(40, seed=1) == _examples(40, seed=1)
+    assert _examples(40, seed=1) != _examples(40, seed=2)
