@@ -104,6 +104,8 @@ GOLDEN_CASES: dict[str, Callable[[], str]] = {
     "mab_button_ucb_instructed": lambda: mab(ucb_instructed=True),
     "mab_button_compact_summary_only": lambda: mab(compact=True, cot=False, history_window=0,
                                                    summary=True),
+    "mab_button_observation_only": lambda: mab(compact=True, cot=False, history_window=0,
+                                               summary=True, observation_only=True),
     "mab_button_k20_bernoulli": lambda: mab(task=MabTask(20, 50, "bernoulli"), cot=False),
     "mab_continuous_cot": lambda: mab(variant="continuous"),
     "mab_continuous_no_cot": lambda: mab(variant="continuous", cot=False),
@@ -624,6 +626,14 @@ def test_chat_input_errors() -> None:
              {"role": "assistant", "content": "A"}, {"role": "user", "content": "U2"}]
     assert merge_system_message(multi)[0] == {"role": "user", "content": "S\n\nU1"}
     assert merge_system_message(multi)[1:] == multi[2:]
+
+
+def test_observation_only_needs_a_compact_summary_only_prompt() -> None:
+    with pytest.raises(ValueError, match="observation_only needs compact=True"):
+        PromptConfig(observation_only=True, cot=False, history_window=0, summary=True)
+    with pytest.raises(ValueError, match="observation_only needs"):
+        PromptConfig(observation_only=True, compact=True, cot=True, history_window=0,
+                     summary=True)
 
 
 def test_compact_prompt_keeps_the_facts_in_fewer_words() -> None:

@@ -36,6 +36,7 @@ def test_every_shipped_config_validates(name):
     ("rollout.temperature=0", "rollout.temperature must be > 0"),
     ("lr=3", "must look like section.key=value"),
     ("env.reward_decimals=9", "env.reward_decimals must be in"),
+    ("env.observation_only=true", "env.observation_only needs env.name=mab"),
     ("eval.episodes=65", r"eval.episodes \(65\) exceeds the held-out pool"),
 ])
 def test_bad_overrides_name_the_field(override, message):

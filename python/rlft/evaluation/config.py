@@ -52,6 +52,9 @@ class EvalConfig:
     compact_prompt: bool = field(default=False, metadata={
         "help": "Multi-armed bandit: compact prompt wording (as trained with "
                 "env.compact_prompt, e.g. configs/cpu_regret.yaml)."})
+    observation_only: bool = field(default=False, metadata={
+        "help": "Multi-armed bandit, compact summary-only no-CoT prompts: only the summary "
+                "lines and 'Next?' (as trained with env.observation_only)."})
     randomise_labels: bool = field(default=False, metadata={
         "help": "Context randomisation mechanism (fresh label permutation each step)."})
     try_all: bool = field(default=False, metadata={"help": "Try-all mechanism."})

@@ -60,6 +60,7 @@ def build_agent(config: EvalConfig, env: Any) -> Agent:
         history_window=config.history_window, summary=config.summary and bandit,
         randomise_labels=config.randomise_labels and bandit,
         compact=config.compact_prompt and config.env == "mab",
+        observation_only=config.observation_only and config.env == "mab",
         reward_decimals=config.reward_decimals)
     sampling = SamplingConfig(temperature=config.temperature,
                               max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)

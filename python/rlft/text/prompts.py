@@ -54,17 +54,26 @@ class PromptConfig:
         "help": "multi-armed bandit: a one-sentence task, terse summary lines and, with "
                 "history_window=0, no history section (about half the tokens; for small models "
                 "trained on CPU)"})
+    observation_only: bool = field(default=False, metadata={
+        "help": "multi-armed bandit, compact summary-only no-CoT prompts: show only the per-arm "
+                "summary lines and the closing question, no task sentence or instruction (a "
+                "from-scratch model learns the format from the warm start and reads the lines "
+                "far sooner without them)"})
 
     def __post_init__(self) -> None:
         if self.variant not in MAB_VARIANTS:
             raise ValueError(f"variant must be one of {MAB_VARIANTS}, got {self.variant!r}")
         for name in ("cot", "ucb_instructed", "summary", "randomise_labels",
-                     "show_legal_actions", "compact"):
+                     "show_legal_actions", "compact", "observation_only"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.ucb_instructed and not self.cot:
             raise ValueError("ucb_instructed asks the model to write its UCB values, so it needs "
                              "cot=True")
+        if self.observation_only and not (self.compact and self.summary and not self.cot
+                                          and self.history_window == 0):
+            raise ValueError("observation_only needs compact=True, summary=True, cot=False and "
+                             "history_window=0 (the summary lines are all that is shown)")
         window = self.history_window
         if window is not None and (isinstance(window, (bool, np.bool_))
                                    or not isinstance(window, (int, np.integer)) or window < 0):
@@ -229,7 +238,7 @@ def _summary_block(config: PromptConfig, history: Sequence[HistoryStep], labels:
     header, line, untried = (
         (T.COMPACT_SUMMARY_HEADER, T.COMPACT_SUMMARY_LINE, T.COMPACT_SUMMARY_LINE_UNTRIED)
         if config.compact else (T.SUMMARY_HEADER, T.SUMMARY_LINE, T.SUMMARY_LINE_UNTRIED))
-    lines = [header.format(singular=singular)]
+    lines = [] if config.observation_only else [header.format(singular=singular)]
     for label in labels:
         action = action_of_label[label]
         if counts[action]:
@@ -267,6 +276,9 @@ def render_mab_prompt(config: PromptConfig, task: MabTask, history: Sequence[His
     task_template = T.MAB_BUTTON_TASK if config.variant == "button" else T.MAB_CONTINUOUS_TASK
     if config.compact:
         task_template = T.MAB_COMPACT_TASK
+    if config.observation_only:
+        return T.SECTION_SEPARATOR.join(
+            [_summary_block(config, history, labels, shown, singular), T.COMPACT_CLOSING_QUESTION])
     sections = [
         task_template.format(num_arms=task.num_arms, labels=T.LABEL_SEPARATOR.join(labels),
                              distribution=T.DISTRIBUTION_NAMES[task.distribution],

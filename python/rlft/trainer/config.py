@@ -52,6 +52,9 @@ class EnvSection:
                           default=False)
     compact_prompt: bool = _help("Bandits: compact prompt wording, about half the tokens (a "
                                  "one-sentence task, terse summary lines).", default=False)
+    observation_only: bool = _help(
+        "Bandits, compact summary-only no-CoT prompts: only the per-arm summary lines and "
+        "'Next?', no task sentence or instruction (from-scratch models on CPU).", default=False)
     reward_decimals: int = _help("Bandits: decimals of the rewards and means shown in the "
                                  "prompt (fewer digits: fewer tokens to read).", default=2)
 
@@ -270,6 +273,11 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
         if config.algo.try_all or config.env.summary or config.env.compact_prompt:
             raise ConfigError("algo.try_all, env.summary and env.compact_prompt apply to "
                               "bandits only")
+    if config.env.observation_only and not (
+            config.env.name == "mab" and config.env.compact_prompt and config.env.summary
+            and config.env.history_window == 0 and not config.env.cot):
+        raise ConfigError("env.observation_only needs env.name=mab, env.compact_prompt=true, "
+                          "env.summary=true, env.history_window=0 and env.cot=false")
     if config.env.history_window == 0 and not config.env.summary and config.env.name == "mab":
         raise ConfigError("env.history_window=0 shows nothing: set env.summary=true")
     if not 0 <= config.env.reward_decimals <= 8:

@@ -26,6 +26,7 @@ def prompt_config(config: TrainConfig) -> PromptConfig:
     return PromptConfig(variant=config.env.variant if bandit else "button", cot=config.env.cot,
                         history_window=config.env.history_window, summary=config.env.summary,
                         compact=config.env.compact_prompt and bandit,
+                        observation_only=config.env.observation_only and bandit,
                         reward_decimals=config.env.reward_decimals)
 
 
