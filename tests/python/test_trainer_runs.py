@@ -74,6 +74,17 @@ def test_single_rank_run_writes_everything(tmp_path):
     assert 0.0 <= evaluated["invalid_rate"] <= 1.0
 
 
+def test_target_kl_stops_the_update_early(tmp_path):
+    # 4 envs x 3 steps = 12 transitions = 3 optimizer batches of 4 per epoch, 2 epochs: 6
+    # steps unless stopped. With a huge lr the second batch already measures KL > 1e-9.
+    out = tmp_path / "run"
+    _train([*TINY, "run.iterations=2", f"run.out_dir={out}", "algo.update_epochs=2",
+            "optim.lr=0.05", "optim.min_lr=0.05", "algo.target_kl=1e-9",
+            "eval.at_start=false"])
+    updates = [m["optim/updates"] for m in _metrics(out)]
+    assert all(1 <= count <= 2 for count in updates), updates
+
+
 def test_bad_config_fails_before_work(tmp_path):
     result = subprocess.run([sys.executable, TRAIN, "optim.batch_size=12",
                              f"run.out_dir={tmp_path / 'x'}"], cwd=REPO, env=_env(),

@@ -84,6 +84,10 @@ class AlgoSection:
     value_coef: float = _help("Weight of the value loss (gae only).", default=0.5)
     update_epochs: int = _help("Passes over each rollout (paper: 1 bandits, 2 tic-tac-toe).",
                                default=1)
+    target_kl: float = _help(
+        "Skip the rollout's remaining optimizer steps once an optimizer batch measures a mean "
+        "approx KL(old || new) above this, so one bad update cannot run away (0: off).",
+        default=0.0)
     normalize_rewards: bool = _help("Normalise env rewards by a running mean/std before "
                                     "adding shaping terms.", default=True)
     normalize_advantages: bool = _help("Scale advantages to unit std per rollout.",
@@ -223,7 +227,7 @@ POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size"
             "rollout.max_prompt_tokens", "algo.update_epochs", "optim.batch_size",
             "optim.micro_batch_size", "eval.episodes", "eval.seeds", "run.iterations",
             "run.keep_checkpoints", "model.lora_rank", "model.tiny_layers", "model.tiny_hidden")
-NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.exploration_bonus", "algo.clip_eps",
+NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.exploration_bonus", "algo.clip_eps",
                 "optim.lr", "optim.min_lr", "optim.warmup_steps", "optim.weight_decay",
                 "optim.grad_clip", "warm_start.steps", "warm_start.lr", "eval.temperature",
                 "rollout.temperature", "run.time_limit_s", "run.checkpoint_every",

@@ -151,11 +151,12 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
     accumulation = config.optim.batch_size // (micro * world.size)
     usable = len(rollout.transitions) // (micro * accumulation) * accumulation
     if torch.distributed.is_initialized() and world.size > 1:
-        count = torch.tensor([usable])
+        count = torch.tensor([usable], device=device)  # on the device: NCCL has no CPU path
         torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MIN)
         usable = int(count)
     stats: dict[str, list[float]] = {}
     trained_tokens = 0
+    steps_taken = 0
     rng = np.random.default_rng([config.run.seed, iteration, world.rank])
     for epoch in range(config.algo.update_epochs):
         order = rng.permutation(len(rollout.transitions))
@@ -188,10 +189,30 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
             trained_tokens += int(batch.attention_mask.sum())
             for key, value in step_stats.items():
                 stats.setdefault(key, []).append(float(value))
+            if (index + 1) % accumulation == 0:
+                steps_taken += 1
+                if _drifted(config, stats["policy/approx_kl_old"][-accumulation:], world,
+                            device):
+                    break
+        else:
+            continue
+        break
     out = {key: float(np.mean(values)) for key, values in stats.items()}
-    out["optim/updates"] = float(usable * config.algo.update_epochs // accumulation)
+    out["optim/updates"] = float(steps_taken)
     out["optim/trained_tokens"] = float(trained_tokens)
     return out
+
+
+def _drifted(config: TrainConfig, approx_kls: list[float], world: World,
+             device: torch.device) -> bool:
+    """algo.target_kl's early stop, decided on the mean over all ranks so they stop together."""
+    if not config.algo.target_kl:
+        return False
+    drift = torch.tensor([float(np.mean(approx_kls))], dtype=torch.float32, device=device)
+    if torch.distributed.is_initialized() and world.size > 1:
+        torch.distributed.all_reduce(drift)
+        drift /= world.size
+    return float(drift) > config.algo.target_kl
 
 
 # ----------------------------------------------------------------------------- the run
