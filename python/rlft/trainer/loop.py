@@ -157,8 +157,11 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
     stats: dict[str, list[float]] = {}
     trained_tokens = 0
     steps_taken = 0
+    stopped = False
     rng = np.random.default_rng([config.run.seed, iteration, world.rank])
     for epoch in range(config.algo.update_epochs):
+        if stopped:
+            break
         order = rng.permutation(len(rollout.transitions))
         for index in range(usable):
             picked = order[index * micro:(index + 1) * micro]
@@ -191,12 +194,10 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
                 stats.setdefault(key, []).append(float(value))
             if (index + 1) % accumulation == 0:
                 steps_taken += 1
-                if _drifted(config, stats["policy/approx_kl_old"][-accumulation:], world,
-                            device):
+                stopped = _drifted(config, stats["policy/approx_kl_old"][-accumulation:], world,
+                                   device)
+                if stopped:
                     break
-        else:
-            continue
-        break
     out = {key: float(np.mean(values)) for key, values in stats.items()}
     out["optim/updates"] = float(steps_taken)
     out["optim/trained_tokens"] = float(trained_tokens)
