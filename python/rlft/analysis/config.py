@@ -93,7 +93,25 @@ class AnalysisBase:
 
 
 @dataclass
-class GreedinessConfig(AnalysisBase):
+class EpisodeAnalysisBase(AnalysisBase):
+    """Fields of the analyses that play whole bandit episodes with the policy."""
+
+    episodes: int = field(default=64, metadata={
+        "help": "Parallel bandit instances per seed (paper: 64)."})
+    seeds: int = field(default=1, metadata={"help": "Seeds seed..seed+seeds-1."})
+    horizon: int = field(default=50, metadata={"help": "Steps per episode T (paper: 50)."})
+    temperature: float = field(default=0.0, metadata={
+        "help": "Sampling temperature (0 = greedy decoding, the paper's evaluation setting)."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_min(self, ("episodes", "seeds", "horizon"), 1)
+        if not self.temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+
+
+@dataclass
+class GreedinessConfig(EpisodeAnalysisBase):
     """Greediness: action coverage per step over parallel bandit instances (spec §4.1)."""
 
     out: str = field(default="runs/analysis_greediness", metadata={
@@ -107,16 +125,10 @@ class GreedinessConfig(AnalysisBase):
                 "(paper: 10 and 20)."})
     cot_settings: list[str] = field(default_factory=lambda: list(COT_SETTINGS), metadata={
         "help": "Prompts to analyse: cot, no_cot or both (paper: both)."})
-    episodes: int = field(default=64, metadata={
-        "help": "Parallel bandit instances per seed (paper: 64)."})
-    seeds: int = field(default=1, metadata={"help": "Seeds seed..seed+seeds-1."})
-    horizon: int = field(default=50, metadata={"help": "Steps per episode T (paper: 50)."})
     max_new_tokens: int = field(default=256, metadata={
         "help": "Generation budget G with CoT (paper: 256)."})
     no_cot_max_new_tokens: int = field(default=16, metadata={
         "help": "Generation budget G without CoT (paper: 16)."})
-    temperature: float = field(default=0.0, metadata={
-        "help": "Sampling temperature (0 = greedy decoding, the paper's evaluation setting)."})
     save_generations: bool = field(default=True, metadata={
         "help": "Write every prompt and generation to generations.jsonl."})
     answer_pattern: list[str] = field(default_factory=list, metadata={
@@ -130,10 +142,7 @@ class GreedinessConfig(AnalysisBase):
         if min(self.arms) < 2:
             raise ValueError(f"arms must be >= 2, got {self.arms}")
         self.cot_settings = _str_list("cot_settings", self.cot_settings, COT_SETTINGS)
-        _check_min(self, ("episodes", "seeds", "horizon", "max_new_tokens",
-                          "no_cot_max_new_tokens"), 1)
-        if not self.temperature >= 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        _check_min(self, ("max_new_tokens", "no_cot_max_new_tokens"), 1)
         for pattern in self.answer_pattern:
             if not isinstance(pattern, str) or not pattern.endswith("{action}"):
                 raise ValueError(f"answer_pattern entries must end with '{{action}}', "
@@ -205,21 +214,15 @@ class FrequencyBiasConfig(AnalysisBase):
 
 
 @dataclass
-class KnowingDoingConfig(AnalysisBase):
+class KnowingDoingConfig(EpisodeAnalysisBase):
     """Knowing-doing gap: UCB-instructed prompt, the model's <ucb_values> vs the true UCB
     values, and its actions classified optimal / greedy / other (spec §4.3)."""
 
     out: str = field(default="runs/analysis_knowing_doing", metadata={
         "help": "Run directory to write."})
     arms: int = field(default=10, metadata={"help": "Bandit arms K."})
-    episodes: int = field(default=64, metadata={
-        "help": "Parallel bandit instances per seed (paper: 64)."})
-    seeds: int = field(default=1, metadata={"help": "Seeds seed..seed+seeds-1."})
-    horizon: int = field(default=50, metadata={"help": "Steps per episode T (paper: 50)."})
     max_new_tokens: int = field(default=2048, metadata={
         "help": "Generation budget G (paper: 2048 for this analysis)."})
-    temperature: float = field(default=0.0, metadata={
-        "help": "Sampling temperature (paper's Fig. 22: greedy decoding, 0)."})
     ucb_formula: str = field(default="ucb1", metadata={
         "help": "True UCB values: ucb1 = mean + c*sqrt(ln t / n) (t = pulls so far; the "
                 "formula the model writes in the paper's Fig. 22 with c = sqrt(2)), or "
@@ -232,12 +235,10 @@ class KnowingDoingConfig(AnalysisBase):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_min(self, ("arms",), 2)
-        _check_min(self, ("episodes", "seeds", "horizon", "max_new_tokens"), 1)
+        _check_min(self, ("max_new_tokens",), 1)
         _check_choice("ucb_formula", self.ucb_formula, UCB_FORMULAS)
         if not self.ucb_c >= 0:
             raise ValueError(f"ucb_c must be >= 0, got {self.ucb_c}")
-        if not self.temperature >= 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
 
 
 # CLI name -> config class (``rlft analyze NAME``).
