@@ -154,6 +154,37 @@ def test_tiny_tokenizer_learned_rlft_words(tiny_model_and_tokenizer) -> None:
     assert tokens[-9:] == list("102000120")
 
 
+@pytest.fixture(scope="module")
+def whole_number_tokenizer():
+    return tiny.train_tiny_tokenizer(TinyModelConfig(whole_numbers=True))
+
+
+def test_whole_numbers_tokenizer_gives_each_number_one_token(whole_number_tokenizer) -> None:
+    tokens = whole_number_tokenizer.tokenize("blue: 13, -0.3\nred: 0, 9.9")
+    assert tokens == ["blue", ":", "Ġ", "13", ",", "Ġ", "-0.3", "Ċ", "red", ":", "Ġ", "0", ",", "Ġ", "9.9"]
+    for tenths in range(-99, 100):
+        value = f"{tenths / 10:.1f}"
+        assert whole_number_tokenizer.tokenize(value) == [value]
+    for count in range(100):
+        assert whole_number_tokenizer.tokenize(str(count)) == [str(count)]
+    # A minus that is not a sign, and longer numbers, still round-trip.
+    for text in ("a - b", "x-1", "3.14159", "-12.50 and 100000"):
+        ids = whole_number_tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert whole_number_tokenizer.decode(ids) == text
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=80))
+def test_whole_numbers_tokenizer_is_lossless_on_any_text(whole_number_tokenizer, text: str) -> None:
+    ids = whole_number_tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert whole_number_tokenizer.decode(ids) == text
+
+
+def test_whole_numbers_is_checked() -> None:
+    with pytest.raises(ValueError, match="whole_numbers must be a bool"):
+        TinyModelConfig(whole_numbers="yes")
+
+
 def test_tiny_tokenizer_pads_on_the_left(tiny_model_and_tokenizer) -> None:
     _, tokenizer = tiny_model_and_tokenizer
     assert tokenizer.padding_side == "left"

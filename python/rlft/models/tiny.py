@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rlft.models.cache import cached_build
 from rlft.models.portable import make_model_dir_portable
-from rlft.models.tiny_corpus import generate_corpus
+from rlft.models.tiny_corpus import generate_corpus, number_sheet
 
 PRESET_NAME = "tiny"
 # Bump when the build recipe changes so old cache entries are not reused.
@@ -24,6 +24,11 @@ IM_END = "<|im_end|>"
 PAD_TOKEN = "<|pad|>"
 # Ids 0..3 in this order; the end of an assistant turn ends generation.
 SPECIAL_TOKENS = (BOS_TOKEN, IM_START, IM_END, PAD_TOKEN)
+
+# Pre-tokens of the whole_numbers tokenizer: a number (optional minus, digits, optional decimals)
+# first, then GPT-2's split of the rest (words with their leading space, punctuation runs,
+# whitespace), with the minus sign left to the number that follows it.
+WHOLE_NUMBER_PIECES = r"-?\d+(?:\.\d+)?| ?\p{L}+| ?[^\s\p{L}\p{N}\-]+|\s+(?!\S)|\s+|-"
 
 # ChatML-style turns; unknown roles are an error rather than silently formatted.
 CHAT_TEMPLATE = (
@@ -53,6 +58,11 @@ class TinyModelConfig:
         default=800, metadata={"help": "Generated documents the tokenizer is trained on."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the corpus and of the weight init."})
+    whole_numbers: bool = field(
+        default=False,
+        metadata={"help": "Tokenize a number with at most one decimal ('17', '-0.3') as one token, "
+                          "instead of one token per digit."},
+    )
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
@@ -62,6 +72,8 @@ class TinyModelConfig:
                 raise ValueError(f"TinyModelConfig.{name} must be a positive int, got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"TinyModelConfig.seed must be a non-negative int, got {self.seed!r}")
+        if not isinstance(self.whole_numbers, bool):
+            raise ValueError(f"TinyModelConfig.whole_numbers must be a bool, got {self.whole_numbers!r}")
         if self.hidden_size % self.num_heads:
             raise ValueError(
                 f"TinyModelConfig.num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})"
@@ -91,15 +103,25 @@ def build_tiny_model(config: TinyModelConfig, out_dir: Path) -> None:
 
 def train_tiny_tokenizer(config: TinyModelConfig):  # -> PreTrainedTokenizerFast
     """A byte-level BPE tokenizer (lossless on any text) trained on the generated rlft corpus."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(models.BPE())
-    # One token per digit: rewards, counts and boards then tokenize the same way wherever they
-    # appear, which a small model reads far more easily than arbitrary digit merges.
-    backend.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    )
+    corpus = generate_corpus(config.corpus_documents, config.seed)
+    if config.whole_numbers:
+        # Each number is its own pre-token, so BPE can merge it into one token; the number sheet
+        # makes every value up to one decimal frequent enough to get its merges.
+        backend.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(WHOLE_NUMBER_PIECES), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+        corpus += number_sheet(config.seed)
+    else:
+        # One token per digit: rewards, counts and boards then tokenize the same way wherever
+        # they appear, which a small model reads far more easily than arbitrary digit merges.
+        backend.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+        )
     backend.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=config.vocab_size,
@@ -107,7 +129,7 @@ def train_tiny_tokenizer(config: TinyModelConfig):  # -> PreTrainedTokenizerFast
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    backend.train_from_iterator(generate_corpus(config.corpus_documents, config.seed), trainer=trainer)
+    backend.train_from_iterator(corpus, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=backend,
         bos_token=BOS_TOKEN,

@@ -172,3 +172,16 @@ def generate_corpus(num_documents: int, seed: int) -> List[str]:
         raise ValueError(f"num_documents must be >= 1, got {num_documents}")
     rng = random.Random(seed)
     return [_GENERATORS[i % len(_GENERATORS)](rng) for i in range(num_documents)]
+
+
+def number_sheet(seed: int, repeats: int = 300) -> List[str]:
+    """Documents listing every count 0-99 and every value -9.9 to 9.9 with one decimal, ``repeats``
+    times each in a seeded order: enough occurrences for BPE to give each its own token."""
+    values = [str(count) for count in range(100)]
+    values += [f"{tenths / 10:.1f}" for tenths in range(-99, 100)]
+    rng = random.Random(seed)
+    documents = []
+    for _ in range(repeats):
+        rng.shuffle(values)
+        documents.append(", ".join(values))
+    return documents

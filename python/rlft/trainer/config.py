@@ -31,6 +31,9 @@ class ModelSection:
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
     tiny_layers: int = _help("tiny preset only: transformer layers.", default=2)
     tiny_hidden: int = _help("tiny preset only: hidden size.", default=128)
+    tiny_whole_numbers: bool = _help(
+        "tiny preset only: one token per number up to one decimal ('-0.3', '17') instead of "
+        "one per digit.", default=False)
 
 
 @dataclass
@@ -92,6 +95,11 @@ class AlgoSection:
                                     "adding shaping terms.", default=True)
     normalize_advantages: bool = _help("Scale advantages to unit std per rollout.",
                                        default=True)
+    baseline_shaping: bool = _help(
+        "mc: the per-step baseline averages the shaped return (true, the paper's) or only the "
+        "env reward's (false): then the invalid penalty and the exploration bonus are never "
+        "averaged away, and a step where every answer is invalid still pushes them down.",
+        default=True)
     invalid_penalty: float = _help("Shaping reward when no valid action was parsed (a random "
                                    "valid action is executed).", default=-5.0)
     exploration_bonus: float = _help("Shaping reward for an action not yet tried in the "
@@ -250,6 +258,13 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
     for path in NON_NEGATIVE:
         if not _get(config, path) >= 0:
             raise ConfigError(f"{path} must be >= 0, got {_get(config, path)!r}")
+    tiny_only = [name for name in ("tiny_layers", "tiny_hidden", "tiny_whole_numbers")
+                 if getattr(config.model, name) != getattr(ModelSection(), name)]
+    if tiny_only and config.model.name != "tiny":
+        raise ConfigError(f"model.{tiny_only[0]} applies to the tiny preset only, and model.name "
+                          f"is {config.model.name!r}")
+    if not config.algo.baseline_shaping and config.algo.advantage != "mc":
+        raise ConfigError("algo.baseline_shaping=false applies to algo.advantage=mc only")
     if not 0 < config.rollout.top_p <= 1:
         raise ConfigError(f"rollout.top_p must be in (0, 1], got {config.rollout.top_p}")
     if not 0 <= config.algo.epsilon <= 1:

@@ -38,7 +38,8 @@ def load_policy_model(config: TrainConfig, world: World) -> tuple[Any, Any]:
 
     options = None
     if config.model.name == "tiny":
-        options = {"num_layers": config.model.tiny_layers, "hidden_size": config.model.tiny_hidden}
+        options = {"num_layers": config.model.tiny_layers, "hidden_size": config.model.tiny_hidden,
+                   "whole_numbers": config.model.tiny_whole_numbers}
     try:
         if world.is_main:
             resolve_model_path(config.model.name, preset_options=options)
@@ -91,9 +92,12 @@ def compute_advantages(config: TrainConfig, rollout: Rollout, normalizer: Runnin
     rows = np.array([t.row for t in rollout.transitions])
     steps = np.array([t.step for t in rollout.transitions])
     if config.algo.advantage == "mc":
+        baseline_rewards = None
+        if not config.algo.baseline_shaping:
+            baseline_rewards = torch.tensor(np.nan_to_num(step_grid(rollout, list(env_rewards))))
         advantage, returns = adv.monte_carlo_advantages(
             torch.tensor(np.nan_to_num(grid)), config.algo.gamma,
-            normalize=config.algo.normalize_advantages)
+            normalize=config.algo.normalize_advantages, baseline_rewards=baseline_rewards)
     else:
         value_grid = torch.tensor(np.nan_to_num(step_grid(rollout, list(values))))
         dones = torch.tensor(~present, dtype=torch.float64)
