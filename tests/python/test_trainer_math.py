@@ -29,23 +29,6 @@ def test_monte_carlo_baseline_is_the_per_step_batch_mean():
     assert normalized.flatten().tolist() == pytest.approx([-2 / std, -1 / std, 2 / std, 1 / std])
 
 
-def test_monte_carlo_baseline_from_env_rewards_keeps_the_penalty():
-    # Both rows answered invalidly at step 0 (penalty -5 on env rewards 1 and 3); row 1 also
-    # at step 1. Shaped rewards [[-4, 0], [-2, -3]], env rewards [[1, 0], [3, 2]].
-    shaped = torch.tensor([[-4.0, 0.0], [-2.0, -3.0]])
-    env = torch.tensor([[1.0, 0.0], [3.0, 2.0]])
-    advantages, returns = monte_carlo_advantages(shaped, normalize=False, baseline_rewards=env)
-    assert returns.tolist() == [[-4.0, 0.0], [-5.0, -3.0]]
-    # Baseline G_t^env means: step 0 (1 + 5) / 2 = 3, step 1 (0 + 2) / 2 = 1.
-    assert advantages.tolist() == [[-7.0, -1.0], [-8.0, -4.0]]
-    # With the shaped return as baseline, a step where every row is invalid carries no signal.
-    all_invalid = torch.tensor([[-5.0], [-5.0]])
-    plain, _ = monte_carlo_advantages(all_invalid, normalize=False)
-    assert plain.tolist() == [[0.0], [0.0]]
-    kept, _ = monte_carlo_advantages(all_invalid, normalize=False, baseline_rewards=torch.zeros(2, 1))
-    assert kept.tolist() == [[-5.0], [-5.0]]
-
-
 def test_gae_stops_at_episode_end():
     rewards = torch.tensor([[0.0, 1.0]])
     values = torch.tensor([[0.5, 0.8]])

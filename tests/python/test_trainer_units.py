@@ -8,10 +8,7 @@ import torch
 
 from rlft.trainer.config import ConfigError, load_config, parse_override
 from rlft.trainer.engine import find_config_file, lr_lambda
-from rlft.trainer.loop import compute_advantages
 from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
-from rlft.trainer.rewards import RunningMeanStd
-from rlft.trainer.rollout import Rollout, Transition
 
 
 def test_default_config_file_loads():
@@ -42,11 +39,10 @@ def test_every_shipped_config_validates(name):
     ("env.observation_only=true", "env.observation_only needs env.name=mab"),
     ("eval.episodes=65", r"eval.episodes \(65\) exceeds the held-out pool"),
     ("model.tiny_whole_numbers=3", "model.tiny_whole_numbers must be bool"),
-    ("algo.baseline_shaping=false algo.advantage=gae", "baseline_shaping=false applies to"),
 ])
 def test_bad_overrides_name_the_field(override, message):
     with pytest.raises(ConfigError, match=message):
-        load_config(None, override.split())
+        load_config(None, [override])
 
 
 def test_tiny_settings_rejected_for_other_models():
@@ -118,18 +114,3 @@ def test_answer_logprobs_match_unpadded_forward(tiny_model):
     assert values.shape == (2,) and torch.all(values == 0)  # zero-initialised head
     assert torch.all(entropy[batch.answer_mask.bool()] > 0)
 
-
-def test_compute_advantages_baselines_the_env_reward_only_when_asked():
-    def step(row: int, reward: float, invalid: bool) -> Transition:
-        return Transition(row=row, step=0, prompt_ids=[1], answer_ids=[2], env_reward=reward,
-                          invalid=invalid, novel=False, done=True, forced=False)
-
-    # Every answer of the step was invalid: env rewards 1 and 3, each shaped with -5.
-    rollout = Rollout(transitions=[step(0, 1.0, True), step(1, 3.0, True)], num_rows=2)
-    overrides = ["algo.normalize_rewards=false", "algo.normalize_advantages=false", "algo.gamma=0"]
-    shaped_config = load_config(None, overrides)
-    rewards, advantage, _ = compute_advantages(shaped_config, rollout, RunningMeanStd(), None)
-    assert rewards.tolist() == [-4.0, -2.0] and advantage.tolist() == [-1.0, 1.0]
-    env_config = load_config(None, overrides + ["algo.baseline_shaping=false"])
-    _, advantage, _ = compute_advantages(env_config, rollout, RunningMeanStd(), None)
-    assert advantage.tolist() == [-6.0, -4.0]  # baseline: the env rewards' mean, 2

@@ -95,11 +95,6 @@ class AlgoSection:
                                     "adding shaping terms.", default=True)
     normalize_advantages: bool = _help("Scale advantages to unit std per rollout.",
                                        default=True)
-    baseline_shaping: bool = _help(
-        "mc: the per-step baseline averages the shaped return (true, the paper's) or only the "
-        "env reward's (false): then the invalid penalty and the exploration bonus are never "
-        "averaged away, and a step where every answer is invalid still pushes them down.",
-        default=True)
     invalid_penalty: float = _help("Shaping reward when no valid action was parsed (a random "
                                    "valid action is executed).", default=-5.0)
     exploration_bonus: float = _help("Shaping reward for an action not yet tried in the "
@@ -263,8 +258,6 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
     if tiny_only and config.model.name != "tiny":
         raise ConfigError(f"model.{tiny_only[0]} applies to the tiny preset only, and model.name "
                           f"is {config.model.name!r}")
-    if not config.algo.baseline_shaping and config.algo.advantage != "mc":
-        raise ConfigError("algo.baseline_shaping=false applies to algo.advantage=mc only")
     if not 0 < config.rollout.top_p <= 1:
         raise ConfigError(f"rollout.top_p must be in (0, 1], got {config.rollout.top_p}")
     if not 0 <= config.algo.epsilon <= 1:

@@ -92,12 +92,9 @@ def compute_advantages(config: TrainConfig, rollout: Rollout, normalizer: Runnin
     rows = np.array([t.row for t in rollout.transitions])
     steps = np.array([t.step for t in rollout.transitions])
     if config.algo.advantage == "mc":
-        baseline_rewards = None
-        if not config.algo.baseline_shaping:
-            baseline_rewards = torch.tensor(np.nan_to_num(step_grid(rollout, list(env_rewards))))
         advantage, returns = adv.monte_carlo_advantages(
             torch.tensor(np.nan_to_num(grid)), config.algo.gamma,
-            normalize=config.algo.normalize_advantages, baseline_rewards=baseline_rewards)
+            normalize=config.algo.normalize_advantages)
     else:
         value_grid = torch.tensor(np.nan_to_num(step_grid(rollout, list(values))))
         dones = torch.tensor(~present, dtype=torch.float64)
