@@ -9,7 +9,8 @@ whether the two intervals are disjoint. Writes benchmarks/results/regret_seeds.j
         --config configs/cpu_regret.yaml --seeds 0 1 2 [overrides ...]
 
 A seed whose run directory already holds results.json is not trained again (--retrain to
-force), so an interrupted sweep continues where it stopped.
+force), so an interrupted sweep continues where it stopped; its wall time is then read from
+the run directory (config.json written at the start, results.json at the end).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def disjoint_below(final: dict[str, Any], start: dict[str, Any]) -> bool:
             < start["final_regret"] - start["final_regret_ci95"])
 
 
-def row(seed: int, results: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+def row(seed: int, results: dict[str, Any], seconds: float) -> dict[str, Any]:
     start, final = results["start policy"], results["final policy"]
     out = {"seed": seed, "wall_s": seconds, "clear_gain": disjoint_below(final, start)}
     for name, entry in results.items():
@@ -58,7 +59,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| seed | start policy | final policy | random | ucb | disjoint, final below | "
              "wall (min) |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        wall = f"{r['wall_s'] / 60:.1f}" if r["wall_s"] else "(earlier run)"
+        wall = f"{r['wall_s'] / 60:.1f}"
         lines.append(f"| {r['seed']} | {cell(r['start policy'])} | {cell(r['final policy'])} | "
                      f"{cell(r['random'])} | {cell(r['ucb'])} | "
                      f"{'yes' if r['clear_gain'] else 'no'} | {wall} |")
@@ -79,9 +80,10 @@ def main() -> int:
     for seed in args.seeds:
         out_dir = Path(args.out_root) / f"seed{seed}"
         results_file = out_dir / "results.json"
-        seconds = None
         if args.retrain or not results_file.is_file():
             seconds = train_seed(args.config, seed, out_dir, args.overrides)
+        else:  # an earlier run: from its first file (config.json) to its last (results.json)
+            seconds = results_file.stat().st_mtime - (out_dir / "config.json").stat().st_mtime
         rows.append(row(seed, json.loads(results_file.read_text()), seconds))
     table = markdown(rows)
     print(table, end="")
