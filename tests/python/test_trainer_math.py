@@ -29,17 +29,6 @@ def test_monte_carlo_baseline_is_the_per_step_batch_mean():
     assert normalized.flatten().tolist() == pytest.approx([-2 / std, -1 / std, 2 / std, 1 / std])
 
 
-def test_monte_carlo_baseline_from_other_rewards():
-    # Shaped rewards [[-4, 0], [-2, -3]] (penalty -5 on row 0 step 0 and all of row 1), env
-    # rewards [[1, 0], [3, 2]].
-    shaped = torch.tensor([[-4.0, 0.0], [-2.0, -3.0]])
-    env = torch.tensor([[1.0, 0.0], [3.0, 2.0]])
-    advantages, returns = monte_carlo_advantages(shaped, normalize=False, baseline_rewards=env)
-    assert returns.tolist() == [[-4.0, 0.0], [-5.0, -3.0]]
-    # Baseline: the mean env return per step, (1 + 5) / 2 = 3 at step 0, (0 + 2) / 2 = 1 at step 1.
-    assert advantages.tolist() == [[-7.0, -1.0], [-8.0, -4.0]]
-
-
 def test_gae_stops_at_episode_end():
     rewards = torch.tensor([[0.0, 1.0]])
     values = torch.tensor([[0.5, 0.8]])

@@ -8,10 +8,7 @@ import torch
 
 from rlft.trainer.config import ConfigError, load_config, parse_override
 from rlft.trainer.engine import find_config_file, lr_lambda
-from rlft.trainer.loop import compute_advantages
 from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
-from rlft.trainer.rewards import RunningMeanStd
-from rlft.trainer.rollout import Rollout, Transition
 
 
 def test_default_config_file_loads():
@@ -117,21 +114,3 @@ def test_answer_logprobs_match_unpadded_forward(tiny_model):
     assert values.shape == (2,) and torch.all(values == 0)  # zero-initialised head
     assert torch.all(entropy[batch.answer_mask.bool()] > 0)
 
-
-def _bandit_step(row: int, reward: float, invalid: bool) -> Transition:
-    return Transition(row=row, step=0, prompt_ids=[1], answer_ids=[2], env_reward=reward,
-                      invalid=invalid, novel=False, done=True, forced=False)
-
-
-def test_an_all_invalid_rollout_keeps_the_penalty_in_its_advantages():
-    config = load_config(None, ["algo.normalize_rewards=false", "algo.normalize_advantages=false",
-                                "algo.gamma=0"])
-    # One valid answer: the usual per-step baseline, the shaped mean (-4 + 3) / 2.
-    mixed = Rollout(transitions=[_bandit_step(0, 1.0, True), _bandit_step(1, 3.0, False)], num_rows=2)
-    rewards, advantage, _ = compute_advantages(config, mixed, RunningMeanStd(), None)
-    assert rewards.tolist() == [-4.0, 3.0] and advantage.tolist() == [-3.5, 3.5]
-    # Every answer invalid: the shaped baseline would give [1, -1] and no push against the
-    # invalid answers; the env-reward baseline (mean 2) keeps the penalty.
-    stuck = Rollout(transitions=[_bandit_step(0, 1.0, True), _bandit_step(1, 3.0, True)], num_rows=2)
-    rewards, advantage, _ = compute_advantages(config, stuck, RunningMeanStd(), None)
-    assert rewards.tolist() == [-4.0, -2.0] and advantage.tolist() == [-6.0, -4.0]

@@ -19,18 +19,15 @@ def rewards_to_go(rewards: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
 
 
 def monte_carlo_advantages(rewards: torch.Tensor, gamma: float = 1.0, normalize: bool = True,
-                           eps: float = 1e-8, baseline_rewards: torch.Tensor | None = None
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
+                           eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's bandit estimator: rewards-to-go minus a baseline, no value head.
 
     The baseline is the batch mean of G_t at the same step t (all episodes share the horizon,
-    so step t is comparable across rows); with ``baseline_rewards`` ([B, T]), the batch mean of
-    their rewards-to-go instead. Optionally normalized to unit std over the batch.
+    so step t is comparable across rows). Optionally normalized to unit std over the batch.
     Returns (advantages, returns), both [B, T].
     """
     returns = rewards_to_go(rewards, gamma)
-    baseline_returns = returns if baseline_rewards is None else rewards_to_go(baseline_rewards, gamma)
-    advantages = returns - baseline_returns.mean(dim=0, keepdim=True)
+    advantages = returns - returns.mean(dim=0, keepdim=True)
     if normalize and advantages.numel() > 1:
         advantages = advantages / (advantages.std() + eps)
     return advantages, returns

@@ -83,8 +83,8 @@ def compute_advantages(config: TrainConfig, rollout: Rollout, normalizer: Runnin
     if config.algo.normalize_rewards:
         normalizer.update(env_rewards)
         env_rewards = normalizer.normalize(env_rewards)
-    invalid = np.array([t.invalid for t in rollout.transitions])
-    rewards = shaped_reward(env_rewards, invalid, config.algo.invalid_penalty,
+    rewards = shaped_reward(env_rewards, np.array([t.invalid for t in rollout.transitions]),
+                            config.algo.invalid_penalty,
                             np.array([t.novel for t in rollout.transitions]),
                             config.algo.exploration_bonus)
     grid = step_grid(rollout, list(rewards))
@@ -92,15 +92,9 @@ def compute_advantages(config: TrainConfig, rollout: Rollout, normalizer: Runnin
     rows = np.array([t.row for t in rollout.transitions])
     steps = np.array([t.step for t in rollout.transitions])
     if config.algo.advantage == "mc":
-        # When every answer was invalid the shaped baseline cancels the penalty and leaves no
-        # gradient: a policy that always answers invalidly would stay so for good. Baselining
-        # the env reward alone keeps the penalty pushing those answers down.
-        baseline = None
-        if invalid.all():
-            baseline = torch.tensor(np.nan_to_num(step_grid(rollout, list(env_rewards))))
         advantage, returns = adv.monte_carlo_advantages(
             torch.tensor(np.nan_to_num(grid)), config.algo.gamma,
-            normalize=config.algo.normalize_advantages, baseline_rewards=baseline)
+            normalize=config.algo.normalize_advantages)
     else:
         value_grid = torch.tensor(np.nan_to_num(step_grid(rollout, list(values))))
         dones = torch.tensor(~present, dtype=torch.float64)
