@@ -113,4 +113,3 @@ def test_answer_logprobs_match_unpadded_forward(tiny_model):
     assert batch.answer_mask.sum(dim=1).tolist() == [len(a) for a in answers]
     assert values.shape == (2,) and torch.all(values == 0)  # zero-initialised head
     assert torch.all(entropy[batch.answer_mask.bool()] > 0)
-

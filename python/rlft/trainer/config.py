@@ -36,6 +36,11 @@ class ModelSection:
         "one per digit.", default=False)
 
 
+# model.tiny_* field -> the tiny preset's option (rlft.models.tiny.TinyModelConfig) it sets.
+TINY_OPTIONS = {"tiny_layers": "num_layers", "tiny_hidden": "hidden_size",
+                "tiny_whole_numbers": "whole_numbers"}
+
+
 @dataclass
 class EnvSection:
     name: str = _help("mab or tictactoe.", default="mab")
@@ -230,7 +235,8 @@ POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size"
             "rollout.max_prompt_tokens", "algo.update_epochs", "optim.batch_size",
             "optim.micro_batch_size", "eval.episodes", "eval.seeds", "run.iterations",
             "run.keep_checkpoints", "model.lora_rank", "model.tiny_layers", "model.tiny_hidden")
-NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.exploration_bonus", "algo.clip_eps",
+NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.exploration_bonus",
+                "algo.clip_eps",
                 "optim.lr", "optim.min_lr", "optim.warmup_steps", "optim.weight_decay",
                 "optim.grad_clip", "warm_start.steps", "warm_start.lr", "eval.temperature",
                 "rollout.temperature", "run.time_limit_s", "run.checkpoint_every",
@@ -253,7 +259,7 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
     for path in NON_NEGATIVE:
         if not _get(config, path) >= 0:
             raise ConfigError(f"{path} must be >= 0, got {_get(config, path)!r}")
-    tiny_only = [name for name in ("tiny_layers", "tiny_hidden", "tiny_whole_numbers")
+    tiny_only = [name for name in TINY_OPTIONS
                  if getattr(config.model, name) != getattr(ModelSection(), name)]
     if tiny_only and config.model.name != "tiny":
         raise ConfigError(f"model.{tiny_only[0]} applies to the tiny preset only, and model.name "

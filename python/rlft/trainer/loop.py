@@ -16,7 +16,7 @@ from rlft.agents.generation import SamplingConfig
 from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
 from rlft.trainer import advantages as adv
 from rlft.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from rlft.trainer.config import ConfigError, TrainConfig, validate
+from rlft.trainer.config import TINY_OPTIONS, ConfigError, TrainConfig, validate
 from rlft.trainer.engine import Reference, World, build_engine, init_world, use_bf16
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env, prompt_config
 from rlft.trainer.losses import ppo_kl_loss, value_loss
@@ -38,8 +38,7 @@ def load_policy_model(config: TrainConfig, world: World) -> tuple[Any, Any]:
 
     options = None
     if config.model.name == "tiny":
-        options = {"num_layers": config.model.tiny_layers, "hidden_size": config.model.tiny_hidden,
-                   "whole_numbers": config.model.tiny_whole_numbers}
+        options = {option: getattr(config.model, field) for field, option in TINY_OPTIONS.items()}
     try:
         if world.is_main:
             resolve_model_path(config.model.name, preset_options=options)
