@@ -1,16 +1,18 @@
 """RL's own regret gain across seeds (issue 5, configs/cpu_regret.yaml), run by hand.
 
-Trains one run per seed with the given config (each in its own run directory, one after the
-other so that they do not share the CPU), then tabulates, for every seed, the held-out final
-regret of the starting policy (after the warm start) and of the final policy with 95% CIs, and
-whether the two intervals are disjoint. Writes benchmarks/results/regret_seeds.json.
+Trains one run per seed with the given config (each in its own run directory, --jobs of them
+at a time), then tabulates, for every seed, the held-out final regret of the starting policy
+(after the warm start) and of the final policy with 95% CIs, and whether the two intervals are
+disjoint. Writes benchmarks/results/regret_seeds.json.
 
     RLFT_CORE_DIR=build/<dir> PYTHONPATH=python python benchmarks/regret_seeds.py \
-        --config configs/cpu_regret.yaml --seeds 0 1 2 [overrides ...]
+        --config configs/cpu_regret.yaml --seeds 0 1 2 --jobs 2 [overrides ...]
 
 A seed whose run directory already holds results.json is not trained again (--retrain to
 force), so an interrupted sweep continues where it stopped; its wall time is then read from
-the run directory (config.json written at the start, results.json at the end).
+the run directory (config.json written at the start, results.json at the end: for a resumed
+run, the last start only). The seconds of the RL phases come from metrics.jsonl and count
+every iteration, resumed or not.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +45,22 @@ def disjoint_below(final: dict[str, Any], start: dict[str, Any]) -> bool:
             < start["final_regret"] - start["final_regret_ci95"])
 
 
-def row(seed: int, results: dict[str, Any], seconds: float) -> dict[str, Any]:
+PHASES = ("perf/rollout_s", "perf/logprob_s", "perf/update_s", "perf/guard_s")
+
+
+def training_log(out_dir: Path) -> dict[str, float]:
+    """From metrics.jsonl: iterations, updates the guard undid, and the seconds of the RL
+    phases summed over iterations (the same whether or not the run was resumed)."""
+    rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    return {"iterations": len(rows),
+            "updates_undone": sum(int(r.get("optim/rolled_back", 0)) for r in rows),
+            "rl_s": sum(r.get(key, 0.0) for r in rows for key in PHASES)}
+
+
+def row(seed: int, results: dict[str, Any], seconds: float, log: dict[str, float]
+        ) -> dict[str, Any]:
     start, final = results["start policy"], results["final policy"]
-    out = {"seed": seed, "wall_s": seconds, "clear_gain": disjoint_below(final, start)}
+    out = {"seed": seed, "wall_s": seconds, **log, "clear_gain": disjoint_below(final, start)}
     for name, entry in results.items():
         out[name] = {key: entry[key] for key in ("final_regret", "final_regret_ci95",
                                                  "invalid_rate", "shaped_return",
@@ -57,12 +73,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         return f"{entry['final_regret']:.2f} ± {entry['final_regret_ci95']:.2f}"
 
     lines = ["| seed | start policy | final policy | random | ucb | disjoint, final below | "
-             "wall (min) |", "|---|---|---|---|---|---|---|"]
+             "iterations | updates undone | RL phases (min) | wall of the last start (min) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        wall = f"{r['wall_s'] / 60:.1f}"
         lines.append(f"| {r['seed']} | {cell(r['start policy'])} | {cell(r['final policy'])} | "
                      f"{cell(r['random'])} | {cell(r['ucb'])} | "
-                     f"{'yes' if r['clear_gain'] else 'no'} | {wall} |")
+                     f"{'yes' if r['clear_gain'] else 'no'} | {r['iterations']} | "
+                     f"{r['updates_undone']} | {r['rl_s'] / 60:.1f} | {r['wall_s'] / 60:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -73,18 +90,27 @@ def main() -> int:
     parser.add_argument("--out-root", default="runs/regret_seeds",
                         help="seed N trains in OUT_ROOT/seedN")
     parser.add_argument("--retrain", action="store_true", help="train even if results exist")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="seeds trained at the same time (2 on a 2-core machine with "
+                             "engine.threads=1, as configs/cpu_regret.yaml sets)")
     parser.add_argument("overrides", nargs="*", help="section.key=value passed to every run")
     args = parser.parse_args()
 
+    out_dirs = {seed: Path(args.out_root) / f"seed{seed}" for seed in args.seeds}
+    to_train = [seed for seed, out_dir in out_dirs.items()
+                if args.retrain or not (out_dir / "results.json").is_file()]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        trained = dict(zip(to_train, pool.map(
+            lambda seed: train_seed(args.config, seed, out_dirs[seed], args.overrides),
+            to_train)))
     rows = []
-    for seed in args.seeds:
-        out_dir = Path(args.out_root) / f"seed{seed}"
+    for seed, out_dir in out_dirs.items():
         results_file = out_dir / "results.json"
-        if args.retrain or not results_file.is_file():
-            seconds = train_seed(args.config, seed, out_dir, args.overrides)
-        else:  # an earlier run: from its first file (config.json) to its last (results.json)
-            seconds = results_file.stat().st_mtime - (out_dir / "config.json").stat().st_mtime
-        rows.append(row(seed, json.loads(results_file.read_text()), seconds))
+        # An earlier run: from its first file (config.json) to its last (results.json).
+        seconds = trained.get(seed, results_file.stat().st_mtime
+                              - (out_dir / "config.json").stat().st_mtime)
+        rows.append(row(seed, json.loads(results_file.read_text()), seconds,
+                        training_log(out_dir)))
     table = markdown(rows)
     print(table, end="")
     out = ROOT / "benchmarks" / "results" / "regret_seeds.json"

@@ -1,6 +1,7 @@
 """Losses, KL estimators, advantages and reward shaping against numbers computed by hand."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +119,30 @@ def test_running_mean_std_and_shaping():
     reward = shaped_reward(np.array([0.5, 0.5, 0.5]), np.array([False, True, False]),
                            novel_action=np.array([True, False, False]), exploration_bonus=1.0)
     assert reward.tolist() == [1.5, -4.5, 0.5]
+
+
+def test_update_guard_measures_valid_answers_only():
+    from rlft.trainer.guard import UpdateGuard, update_drift
+
+    old = [torch.tensor([-1.0, -2.0]), torch.tensor([-0.5]), torch.tensor([-3.0])]
+    new = [torch.tensor([-1.5, -2.0]), torch.tensor([-2.5]), torch.tensor([-1.0])]
+    drift = update_drift(old, new, [True, True, False])
+    # Valid answers' ratios e^-0.5 and e^-2; their tokens' 0.5 * log-ratio^2: 0.125, 0, 2.
+    assert drift.answers == 2 and drift.tokens == 3
+    assert drift.valid_ratio == pytest.approx((math.exp(-0.5) + math.exp(-2.0)) / 2)
+    assert drift.approx_kl == pytest.approx(2.125 / 3)
+    assert update_drift(old, old, [True] * 3).valid_ratio == 1.0
+    nothing_valid = update_drift(old, new, [False] * 3)
+    assert nothing_valid.valid_ratio == 1.0 and nothing_valid.approx_kl == 0.0
+
+    def guard(min_ratio, max_kl):
+        return UpdateGuard(min_ratio, max_kl, Path("unused"), is_main=True)
+
+    assert guard(0.5, 0.0).failed(drift) and not guard(0.3, 0.0).failed(drift)
+    assert guard(0.0, 0.7).failed(drift) and not guard(0.0, 0.71).failed(drift)
+    assert guard(0.3, 0.7).failed(drift)
+    assert not guard(0.0, 0.0).enabled and guard(0.0, 0.7).enabled
+    with pytest.raises(ValueError, match="3 old and 2 new"):
+        update_drift(old, new[:2], [True] * 3)
+    with pytest.raises(ValueError, match="shapes"):
+        update_drift(old, [new[1], new[0], new[2]], [True] * 3)

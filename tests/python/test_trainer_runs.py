@@ -85,6 +85,55 @@ def test_target_kl_stops_the_update_early(tmp_path):
     assert all(1 <= count <= 2 for count in updates), updates
 
 
+def test_update_guard_prevents_a_collapse_into_invalid_answers(tmp_path):
+    # At lr 0.01 one update leaves this small run answering nothing valid (measured: invalid
+    # rate 1.0 in every later rollout); the guard undoes such updates (their valid answers
+    # kept under 1% of their probability) and the policy goes on answering validly.
+    common = [*TINY, "run.iterations=4", "optim.lr=0.01", "optim.min_lr=0.01",
+              "warm_start.steps=30", "warm_start.lr=0.003", "eval.at_start=false",
+              "eval.baselines=[]", "run.export=false"]
+    bare, guarded = tmp_path / "bare", tmp_path / "guarded"
+    _train([*common, f"run.out_dir={bare}"])
+    _train([*common, "algo.min_valid_ratio=0.5", f"run.out_dir={guarded}"])
+    bare_invalid = [m["rollout/invalid_rate"] for m in _metrics(bare)]
+    guarded_metrics = _metrics(guarded)
+    assert bare_invalid[0] < 0.5 and min(bare_invalid[1:]) > 0.9, bare_invalid
+    assert max(m["rollout/invalid_rate"] for m in guarded_metrics) < 0.5, guarded_metrics
+    assert guarded_metrics[0]["optim/rolled_back"] == 1.0
+    assert guarded_metrics[0]["policy/valid_ratio"] < 0.5
+
+
+def _weights(directory: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(directory / "model.safetensors"))
+
+
+def test_update_guard_rolls_back_updates_that_drift(tmp_path):
+    # lr 0.05 moves the policy far in every update. A bound of 1e-9 rolls every update back,
+    # so the exported policy is bit for bit the warm-started one it began from; a bound of 1e9
+    # keeps every update. The warm start makes some answers valid: only those are measured.
+    import torch
+
+    common = [*TINY, "run.iterations=2", "optim.lr=0.05", "optim.min_lr=0.05",
+              "warm_start.steps=30", "warm_start.lr=0.003", "eval.at_start=false",
+              "eval.baselines=[]"]
+    strict, loose = tmp_path / "strict", tmp_path / "loose"
+    _train([*common, "algo.max_update_kl=1e-9", f"run.out_dir={strict}"])
+    _train([*common, "algo.max_update_kl=1e9", f"run.out_dir={loose}"])
+    for metrics in _metrics(strict):
+        assert metrics["rollout/invalid_rate"] < 1.0
+        assert metrics["optim/rolled_back"] == 1.0 and metrics["policy/update_kl"] > 1e-9
+        assert metrics["optim/updates"] >= 1
+    assert [m["optim/rolled_back"] for m in _metrics(loose)] == [0.0, 0.0]
+    start, loose_start = _weights(strict / "warm_start"), _weights(loose / "warm_start")
+    assert all(torch.equal(start[k], loose_start[k]) for k in start)  # the same warm start
+    strict_final, loose_final = _weights(strict / "model"), _weights(loose / "model")
+    assert start and set(start) == set(strict_final)
+    assert all(torch.equal(start[k], strict_final[k]) for k in start)
+    assert not all(torch.equal(start[k], loose_final[k]) for k in start)
+
+
 def test_bad_config_fails_before_work(tmp_path):
     result = subprocess.run([sys.executable, TRAIN, "optim.batch_size=12",
                              f"run.out_dir={tmp_path / 'x'}"], cwd=REPO, env=_env(),
@@ -105,6 +154,24 @@ def test_two_cpu_ranks_with_deepspeed_launcher(tmp_path):
            deepspeed_ranks=2)
     metrics = _metrics(out)
     assert len(metrics) == 1 and metrics[0]["optim/updates"] >= 1
+
+
+def test_zero3_tictactoe_two_ranks_stay_in_step(tmp_path):
+    # Each rank plays its own games, so their rollouts differ in length; under ZeRO-3 every
+    # forward gathers shards from both ranks, and a rank that stopped early hung the other
+    # (seen before the fix). The guard's save and load_checkpoint run sharded here too.
+    out = tmp_path / "ttt"
+    _train(["--config", "configs/tictactoe_cpu.yaml", "engine.zero_stage=3",
+            "engine.threads=1", "rollout.num_envs=5", "optim.batch_size=4",
+            "optim.micro_batch_size=2", "warm_start.steps=40", "warm_start.batch_size=16",
+            "run.iterations=2",
+            "eval.episodes=4", "eval.at_start=false", "eval.baselines=[]", "run.export=false",
+            "run.progress=false", "algo.max_update_kl=1e-9", f"run.out_dir={out}"],
+           timeout=300, deepspeed_ranks=2)
+    metrics = _metrics(out)
+    assert all(m["rollout/invalid_rate"] < 1.0 for m in metrics)
+    assert [m["optim/rolled_back"] for m in metrics] == [1.0, 1.0]
+    assert all(m["optim/updates"] >= 1 for m in metrics)
 
 
 def test_zero3_first_loss_matches_unsharded_model(tmp_path, tiny_model):
@@ -141,8 +208,13 @@ def _comparable(metrics: list[dict]) -> list[dict]:
 
 @pytest.mark.slow
 def test_killed_run_resumes_with_identical_metrics(tmp_path):
+    # With a warm start: the resumed run must rebuild its reference policy from the
+    # warm-started weights, not from the model's initial ones (policy/kl would differ). The
+    # update guard's saves and roll-backs must replay too.
     args = [*TINY, "run.iterations=4", "run.checkpoint_every=1", "eval.at_start=false",
-            "eval.baselines=[]", "run.export=false"]
+            "eval.baselines=[]", "run.export=false", "warm_start.steps=30",
+            "warm_start.lr=0.003", "algo.min_valid_ratio=0.5", "optim.lr=0.003",
+            "optim.min_lr=0.003"]
     straight = tmp_path / "straight"
     _train([*args, f"run.out_dir={straight}"])
     killed = tmp_path / "killed"
@@ -161,6 +233,9 @@ def test_killed_run_resumes_with_identical_metrics(tmp_path):
     resumed = _train([*args, f"run.out_dir={killed}"])
     assert "resumed from" in resumed.stdout
     assert _comparable(_metrics(killed)) == _comparable(_metrics(straight))
+    assert (killed / "warm_start" / "config.json").is_file()
+    # Measured: updates 0, 1 and 3 rolled back, 2 kept; both kinds replay after the resume.
+    assert {m["optim/rolled_back"] for m in _metrics(straight)} == {0.0, 1.0}
 
 
 @pytest.mark.slow

@@ -36,6 +36,11 @@ def test_every_shipped_config_validates(name):
     ("rollout.temperature=0", "rollout.temperature must be > 0"),
     ("lr=3", "must look like section.key=value"),
     ("env.reward_decimals=9", "env.reward_decimals must be in"),
+    ("algo.min_valid_ratio=1.5", r"algo.min_valid_ratio must be in \[0, 1\]"),
+    ("algo.max_update_kl=-1", "algo.max_update_kl must be >= 0"),
+    ("optim.adam_betas=[0.9]", r"optim.adam_betas must be two numbers in \[0, 1\)"),
+    ("optim.adam_betas=[0.9,1.0]", r"optim.adam_betas must be two numbers"),
+    ("optim.adam_betas=[0.9,high]", "optim.adam_betas must be float"),
     ("env.observation_only=true", "env.observation_only needs env.name=mab"),
     ("eval.episodes=65", r"eval.episodes \(65\) exceeds the held-out pool"),
     ("model.tiny_whole_numbers=3", "model.tiny_whole_numbers must be bool"),
@@ -113,3 +118,11 @@ def test_answer_logprobs_match_unpadded_forward(tiny_model):
     assert batch.answer_mask.sum(dim=1).tolist() == [len(a) for a in answers]
     assert values.shape == (2,) and torch.all(values == 0)  # zero-initialised head
     assert torch.all(entropy[batch.answer_mask.bool()] > 0)
+
+
+def test_optimizer_takes_the_configured_betas():
+    from rlft.trainer.engine import make_optimizer
+
+    config = load_config(None, ["optim.adam_betas=[0.9, 0.95]"])
+    optimizer = make_optimizer(config, [torch.nn.Parameter(torch.zeros(2))])
+    assert optimizer.param_groups[0]["betas"] == (0.9, 0.95)

@@ -25,7 +25,7 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _barrier() -> None:
+def barrier() -> None:
     if torch.distributed.is_initialized():
         torch.distributed.barrier()
 
@@ -39,9 +39,9 @@ def save_checkpoint(engine: Any, directory: Path, iteration: int, state: dict[st
     if is_main:
         shutil.rmtree(staging / tag, ignore_errors=True)
         staging.mkdir(parents=True, exist_ok=True)
-    _barrier()
+    barrier()
     engine.save_checkpoint(str(staging), tag=tag, save_latest=False)
-    _barrier()
+    barrier()
     final = directory / tag
     if is_main:
         (staging / tag / "rlft_state.json").write_text(json.dumps(state))
@@ -51,7 +51,7 @@ def save_checkpoint(engine: Any, directory: Path, iteration: int, state: dict[st
         tags = sorted(p.name for p in directory.glob("iter_*") if p.is_dir())
         for old in tags[:-keep]:
             shutil.rmtree(directory / old, ignore_errors=True)
-    _barrier()
+    barrier()
     return final
 
 
@@ -87,5 +87,5 @@ def export_policy(engine: Any, tokenizer: Any, out_dir: Path, is_main: bool,
                      for k, v in lm.state_dict().items()}
             lm.save_pretrained(str(out_dir), state_dict=state, safe_serialization=True)
             tokenizer.save_pretrained(str(out_dir))
-    _barrier()
+    barrier()
     return Path(out_dir) if is_main else None

@@ -96,6 +96,15 @@ class AlgoSection:
         "Skip the rollout's remaining optimizer steps once an optimizer batch measures a mean "
         "approx KL(old || new) above this, so one bad update cannot run away (0: off).",
         default=0.0)
+    min_valid_ratio: float = _help(
+        "Update guard: undo a rollout's whole update (weights, optimizer and LR schedule "
+        "loaded back) when the mean of pi_new/pi_old over its valid answers, an estimate of "
+        "how much of the valid answers' probability the update kept, falls below this, so one "
+        "bad update cannot leave a collapsed policy (0: off; a guard costs a state save and a "
+        "forward pass over the rollout per iteration).", default=0.0)
+    max_update_kl: float = _help(
+        "Update guard: undo the update when its valid answers' mean approx KL(old || new) per "
+        "token exceeds this (0: off).", default=0.0)
     normalize_rewards: bool = _help("Normalise env rewards by a running mean/std before "
                                     "adding shaping terms.", default=True)
     normalize_advantages: bool = _help("Scale advantages to unit std per rollout.",
@@ -118,6 +127,9 @@ class OptimSection:
                           default=1e-6)
     warmup_steps: int = _help("Linear warm-up optimizer steps (paper: 100).", default=100)
     weight_decay: float = _help("Decoupled weight decay.", default=0.0)
+    adam_betas: list[float] = _help(
+        "AdamW (beta1, beta2). A lower beta2 (0.95 in many LM recipes) bounds the step that a "
+        "sudden large gradient gets.", default_factory=lambda: [0.9, 0.999])
     batch_size: int = _help("Sequences per optimizer step, accumulated over micro-batches and "
                             "ranks (paper: 128).", default=128)
     micro_batch_size: int = _help("Sequences per forward/backward on one rank.", default=8)
@@ -235,8 +247,8 @@ POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size"
             "rollout.max_prompt_tokens", "algo.update_epochs", "optim.batch_size",
             "optim.micro_batch_size", "eval.episodes", "eval.seeds", "run.iterations",
             "run.keep_checkpoints", "model.lora_rank", "model.tiny_layers", "model.tiny_hidden")
-NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.exploration_bonus",
-                "algo.clip_eps",
+NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.max_update_kl",
+                "algo.exploration_bonus", "algo.clip_eps",
                 "optim.lr", "optim.min_lr", "optim.warmup_steps", "optim.weight_decay",
                 "optim.grad_clip", "warm_start.steps", "warm_start.lr", "eval.temperature",
                 "rollout.temperature", "run.time_limit_s", "run.checkpoint_every",
@@ -266,6 +278,12 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
                           f"is {config.model.name!r}")
     if not 0 < config.rollout.top_p <= 1:
         raise ConfigError(f"rollout.top_p must be in (0, 1], got {config.rollout.top_p}")
+    betas = config.optim.adam_betas
+    if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
+        raise ConfigError(f"optim.adam_betas must be two numbers in [0, 1), got {betas}")
+    if not 0 <= config.algo.min_valid_ratio <= 1:
+        raise ConfigError(f"algo.min_valid_ratio must be in [0, 1], got "
+                          f"{config.algo.min_valid_ratio}")
     if not 0 <= config.algo.epsilon <= 1:
         raise ConfigError(f"algo.epsilon must be in [0, 1], got {config.algo.epsilon}")
     if not (0 <= config.algo.gamma <= 1 and 0 <= config.algo.gae_lambda <= 1):

@@ -123,7 +123,8 @@ def make_optimizer(config: TrainConfig, parameters: list[torch.nn.Parameter]
         return Adafactor(parameters, lr=config.optim.lr, weight_decay=config.optim.weight_decay,
                          scale_parameter=False, relative_step=False, warmup_init=False)
     return torch.optim.AdamW(parameters, lr=config.optim.lr,
-                             weight_decay=config.optim.weight_decay)
+                             weight_decay=config.optim.weight_decay,
+                             betas=tuple(config.optim.adam_betas))
 
 
 def build_engine(config: TrainConfig, lm: torch.nn.Module, world: World, total_steps: int

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -20,11 +20,12 @@ from rlft.trainer.config import TINY_OPTIONS, ConfigError, TrainConfig, validate
 from rlft.trainer.engine import Reference, World, build_engine, init_world, use_bf16
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env, prompt_config
 from rlft.trainer.losses import ppo_kl_loss, value_loss
-from rlft.trainer.policy import answer_logprobs, collate
+from rlft.trainer.guard import UpdateGuard
+from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.rewards import RunningMeanStd, shaped_reward
-from rlft.trainer.rollout import Rollout, collect_rollout, step_grid
+from rlft.trainer.rollout import Rollout, Transition, collect_rollout, step_grid
 from rlft.trainer.run_log import RunLog
-from rlft.trainer.warm_start import format_warm_start
+from rlft.trainer.warm_start import format_warm_start, load_warm_start, save_warm_start
 
 
 def _seed(*parts: int) -> int:
@@ -53,6 +54,25 @@ def load_policy_model(config: TrainConfig, world: World) -> tuple[Any, Any]:
     except (OSError, ValueError) as error:
         raise ConfigError(f"model.name {config.model.name!r}: {error}") from error
     return lm, tokenizer
+
+
+def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, directory: Path,
+               resuming: bool) -> None:
+    """The format-only warm start, saved to `directory`; a resumed run loads it back instead,
+    since the reference policy is built from `lm` before the checkpoint is loaded."""
+    if resuming:
+        load_warm_start(lm, directory)
+        return
+    env = make_env(config, min(64, config.rollout.num_envs), _seed(config.run.seed, 1), "train")
+    losses = format_warm_start(lm, tokenizer, env, prompt_config(config),
+                               config.warm_start.steps, config.warm_start.batch_size,
+                               config.warm_start.lr, config.run.seed,
+                               config.rollout.max_prompt_tokens, world.device)
+    if world.is_main:
+        save_warm_start(lm, tokenizer, directory)
+        print(f"warm start: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    if world.size > 1:
+        torch.distributed.barrier()
 
 
 def add_lora(config: TrainConfig, lm: Any) -> Any:
@@ -109,29 +129,65 @@ def compute_advantages(config: TrainConfig, rollout: Rollout, normalizer: Runnin
 
 # ----------------------------------------------------------------------------- updates
 
+def _micro_batches(rollout: Rollout, micro: int, pad_id: int, device: torch.device,
+                   synced: bool) -> Iterator[tuple[list[Transition], TokenBatch]]:
+    """The rollout in order, micro transitions at a time. With `synced` (ZeRO-3 on several
+    ranks, where every forward gathers shards from all ranks) a rank with fewer chunks repeats
+    its last one until every rank has run as many forwards; callers drop those (empty chunk)."""
+    transitions = rollout.transitions
+    count = -(-len(transitions) // micro)
+    total = count
+    if synced:
+        most = torch.tensor([count], device=device)
+        torch.distributed.all_reduce(most, op=torch.distributed.ReduceOp.MAX)
+        total = int(most)
+    batch = None
+    for index in range(total):
+        if index < count:
+            chunk = transitions[index * micro:(index + 1) * micro]
+            batch = collate([t.prompt_ids for t in chunk], [t.answer_ids for t in chunk],
+                            pad_id, device)
+            yield chunk, batch
+        elif batch is not None:
+            yield [], batch
+
+
+def _rows(logp: torch.Tensor, chunk: list[Transition]) -> list[torch.Tensor]:
+    return [logp[i, :len(t.answer_ids)].float().cpu() for i, t in enumerate(chunk)]
+
+
 @torch.no_grad()
 def rollout_logprobs(config: TrainConfig, engine: Any, reference: Reference, rollout: Rollout,
-                     pad_id: int, device: torch.device
+                     pad_id: int, device: torch.device, synced: bool
                      ) -> tuple[list[torch.Tensor], list[torch.Tensor], np.ndarray]:
     """Behaviour-policy and reference log-probs of the sampled answer tokens, and values."""
     old, ref, values = [], [], []
-    micro = config.optim.micro_batch_size
     engine.eval()
-    for start in range(0, len(rollout.transitions), micro):
-        chunk = rollout.transitions[start:start + micro]
-        batch = collate([t.prompt_ids for t in chunk], [t.answer_ids for t in chunk], pad_id,
-                        device)
+    for chunk, batch in _micro_batches(rollout, config.optim.micro_batch_size, pad_id, device,
+                                       synced):
         logp, _, value = answer_logprobs(engine, batch, config.rollout.temperature)
         with reference.active() as ref_module:
             ref_logp, _, _ = answer_logprobs(ref_module, batch, config.rollout.temperature)
-        for i, t in enumerate(chunk):
-            n = len(t.answer_ids)
-            old.append(logp[i, :n].float().cpu())
-            ref.append(ref_logp[i, :n].float().cpu())
+        old.extend(_rows(logp, chunk))
+        ref.extend(_rows(ref_logp, chunk))
         if value is not None:
-            values.extend(value.float().cpu().tolist())
+            values.extend(value[:len(chunk)].float().cpu().tolist())
     engine.train()
     return old, ref, np.array(values) if values else np.zeros(len(rollout.transitions))
+
+
+@torch.no_grad()
+def policy_logprobs(config: TrainConfig, engine: Any, rollout: Rollout, pad_id: int,
+                    device: torch.device, synced: bool) -> list[torch.Tensor]:
+    """Log-probs of the sampled answer tokens under the current policy (after an update)."""
+    new: list[torch.Tensor] = []
+    engine.eval()
+    for chunk, batch in _micro_batches(rollout, config.optim.micro_batch_size, pad_id, device,
+                                       synced):
+        logp, _, _ = answer_logprobs(engine, batch, config.rollout.temperature)
+        new.extend(_rows(logp, chunk))
+    engine.train()
+    return new
 
 
 def _pad(rows: list[torch.Tensor], length: int) -> torch.Tensor:
@@ -231,15 +287,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     lm, tokenizer = load_policy_model(config, world)
     pad_id = tokenizer.pad_token_id
-    if config.warm_start.steps and resume_tag is None:
-        env = make_env(config, min(64, config.rollout.num_envs), _seed(config.run.seed, 1),
-                       "train")
-        losses = format_warm_start(lm, tokenizer, env, prompt_config(config),
-                                   config.warm_start.steps, config.warm_start.batch_size,
-                                   config.warm_start.lr, config.run.seed,
-                                   config.rollout.max_prompt_tokens, world.device)
-        if world.is_main:
-            print(f"warm start: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+    if config.warm_start.steps:
+        warm_start(config, lm, tokenizer, world, out / "warm_start", resume_tag is not None)
     if config.model.lora:
         lm = add_lora(config, lm)
     reference = Reference(config, lm, world)
@@ -247,6 +296,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
                                      estimated_optimizer_steps(config, world))
     reference.attach(engine)
     synced = config.engine.zero_stage == 3 and world.size > 1
+    guard = UpdateGuard(config.algo.min_valid_ratio, config.algo.max_update_kl, checkpoints,
+                        world.is_main)
 
     normalizer = RunningMeanStd()
     start_iteration = 0
@@ -287,16 +338,23 @@ def train(config: TrainConfig) -> dict[str, Any]:
         t0 = time.perf_counter()
         rollout = collect_rollout(env, agent, seed=_seed(config.run.seed, 3, iteration,
                                                          world.rank),
-                                  num_samples=config.run.sample_rollouts)
+                                  num_samples=config.run.sample_rollouts, synced=synced)
         t1 = time.perf_counter()
         old, ref, old_values = rollout_logprobs(config, engine, reference, rollout, pad_id,
-                                                world.device)
+                                                world.device, synced)
         rewards, advantage, returns = compute_advantages(config, rollout, normalizer,
                                                          old_values)
         t2 = time.perf_counter()
+        guard.save(engine)
+        t3 = time.perf_counter()
         update_stats = ppo_update(config, engine, rollout, old, ref, advantage, returns,
                                   old_values, pad_id, world.device, iteration, world)
-        t3 = time.perf_counter()
+        t4 = time.perf_counter()
+        if guard.enabled:
+            new = policy_logprobs(config, engine, rollout, pad_id, world.device, synced)
+            valid = [not t.invalid for t in rollout.transitions]
+            update_stats.update(guard.check(engine, old, new, valid, world.device))
+        t5 = time.perf_counter()
         metrics = {
             "rollout/shaped_reward": float(np.mean(rewards)),
             "rollout/env_return": float(np.mean(rollout.returns)),
@@ -309,9 +367,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "optim/lr": float(scheduler.get_last_lr()[0]),
             "perf/generate_tokens_per_s": rollout.new_tokens / max(rollout.generate_seconds,
                                                                    1e-9),
-            "perf/rollout_s": t1 - t0, "perf/logprob_s": t2 - t1, "perf/update_s": t3 - t2,
+            "perf/rollout_s": t1 - t0, "perf/logprob_s": t2 - t1, "perf/update_s": t4 - t3,
+            "perf/guard_s": (t3 - t2) + (t5 - t4),
             "perf/update_tokens_per_s": update_stats["optim/trained_tokens"]
-            / max(t3 - t2, 1e-9),
+            / max(t4 - t3, 1e-9),
         }
         if config.env.name == "mab":
             metrics["env/regret"] = float(np.mean(rollout.final_regret))

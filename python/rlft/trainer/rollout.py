@@ -47,9 +47,11 @@ class Rollout:
 
 def collect_rollout(env: Any, agent: LLMAgent, seed: int,
                     reset_options: Mapping[str, Any] | None = None,
-                    num_samples: int = 0, max_steps: int = 10_000) -> Rollout:
+                    num_samples: int = 0, max_steps: int = 10_000,
+                    synced: bool = False) -> Rollout:
     """Plays one episode per env row. Rows that finish early wait (their later generations
-    are discarded) until every row is done."""
+    are discarded) until every row is done; with `synced` (ZeRO-3 on several ranks, where
+    every generate gathers shards from all ranks) until every row of every rank is done."""
     started = time.perf_counter()
     generate_before, tokens_before = agent.generate_seconds, agent.new_tokens
     obs, info = env.reset(seed=seed, options=reset_options)
@@ -62,7 +64,7 @@ def collect_rollout(env: Any, agent: LLMAgent, seed: int,
     winner = np.zeros(num_rows, dtype=np.int8)
     transitions: list[Transition] = []
     step = 0
-    while active.any():
+    while _any_active(active, synced):
         if step >= max_steps:
             raise RuntimeError(f"an episode ran longer than {max_steps} steps")
         actions = agent.act(obs, info)
@@ -96,6 +98,25 @@ def collect_rollout(env: Any, agent: LLMAgent, seed: int,
                    generate_seconds=agent.generate_seconds - generate_before,
                    total_seconds=time.perf_counter() - started,
                    new_tokens=agent.new_tokens - tokens_before, samples=samples)
+
+
+def _any_active(active: np.ndarray, synced: bool) -> bool:
+    if not synced:
+        return bool(active.any())
+    import torch
+
+    flag = torch.tensor([int(active.any())], device=_collective_device())
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag.item())
+
+
+def _collective_device() -> Any:
+    """NCCL reduces CUDA tensors only; gloo takes CPU ones."""
+    import torch
+
+    if torch.distributed.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
 
 
 def step_grid(rollout: Rollout, values: list[float]) -> np.ndarray:

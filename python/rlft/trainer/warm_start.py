@@ -4,6 +4,9 @@ of the skill, so any decision-making gained afterwards is RL's own (issue 5 / pa
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,3 +80,33 @@ def format_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_conf
         losses.append(float(loss.detach()))
     lm.eval()
     return losses
+
+
+def save_warm_start(lm: torch.nn.Module, tokenizer: Any, directory: Path) -> None:
+    """The warm-started policy as a plain HF model directory (rank 0 only), written under a
+    temporary name and renamed. Every weight is saved, tied ones too, so that
+    load_warm_start can load it strictly."""
+    directory = Path(directory)
+    staging = directory.with_name(directory.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    state = {k: v.detach().cpu().clone() for k, v in lm.state_dict().items()}
+    lm.save_pretrained(str(staging), state_dict=state, safe_serialization=True)
+    tokenizer.save_pretrained(str(staging))
+    shutil.rmtree(directory, ignore_errors=True)
+    os.replace(staging, directory)
+
+
+def load_warm_start(lm: torch.nn.Module, directory: Path) -> None:
+    """Loads what save_warm_start wrote into `lm`. A resumed run needs it: the reference
+    policy is the warm-started one, not the model's initial weights."""
+    from safetensors.torch import load_file
+
+    files = sorted(Path(directory).glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(
+            f"{directory} holds no warm-started weights, but the run directory has a checkpoint "
+            f"to resume from; use a fresh run.out_dir or run.resume=false")
+    state: dict[str, torch.Tensor] = {}
+    for file in files:
+        state.update(load_file(str(file)))
+    lm.load_state_dict(state, strict=True)
