@@ -109,6 +109,36 @@ def _weights(directory: Path) -> dict:
     return load_file(str(directory / "model.safetensors"))
 
 
+def _saved_optimizer_tensors(checkpoint: Path, name: str) -> list:
+    """Every tensor stored under the key `name` in a DeepSpeed checkpoint's files (the
+    optimizer state sits in different files and nestings at different ZeRO stages)."""
+    import torch
+
+    found = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key == name and isinstance(item, torch.Tensor):
+                    found.append(item)
+                else:
+                    walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    for path in sorted(checkpoint.glob("*.pt")):
+        walk(torch.load(path, map_location="cpu", weights_only=False))
+    return found
+
+
+def _momentum_was_zeroed(checkpoint: Path) -> bool:
+    first = _saved_optimizer_tensors(checkpoint, "exp_avg")
+    second = _saved_optimizer_tensors(checkpoint, "exp_avg_sq")
+    return bool(first and second and all(not t.any() for t in first)
+                and any(t.any() for t in second))
+
+
 def test_update_guard_rolls_back_updates_that_drift(tmp_path):
     # lr 0.05 moves the policy far in every update. A bound of 1e-9 rolls every update back,
     # so the exported policy is bit for bit the warm-started one it began from; a bound of 1e9
@@ -159,18 +189,21 @@ def test_two_cpu_ranks_with_deepspeed_launcher(tmp_path):
 def test_zero3_tictactoe_two_ranks_stay_in_step(tmp_path):
     # Each rank plays its own games, so their rollouts differ in length; under ZeRO-3 every
     # forward gathers shards from both ranks, and a rank that stopped early hung the other
-    # (seen before the fix). The guard's save and load_checkpoint run sharded here too.
+    # (seen before the fix). The guard's save, load_checkpoint and momentum reset (of a state
+    # that no kept update has filled yet) run sharded here too.
     out = tmp_path / "ttt"
     _train(["--config", "configs/tictactoe_cpu.yaml", "engine.zero_stage=3",
             "engine.threads=1", "rollout.num_envs=5", "optim.batch_size=4",
             "optim.micro_batch_size=2", "warm_start.steps=40", "warm_start.batch_size=16",
             "run.iterations=2",
             "eval.episodes=4", "eval.at_start=false", "eval.baselines=[]", "run.export=false",
-            "run.progress=false", "algo.max_update_kl=1e-9", f"run.out_dir={out}"],
+            "run.progress=false", "algo.max_update_kl=1e-9", "algo.reset_momentum_after=2",
+            f"run.out_dir={out}"],
            timeout=300, deepspeed_ranks=2)
     metrics = _metrics(out)
     assert all(m["rollout/invalid_rate"] < 1.0 for m in metrics)
     assert [m["optim/rolled_back"] for m in metrics] == [1.0, 1.0]
+    assert [m["optim/momentum_reset"] for m in metrics] == [0.0, 1.0]
     assert all(m["optim/updates"] >= 1 for m in metrics)
 
 
@@ -202,6 +235,31 @@ def test_zero3_first_loss_matches_unsharded_model(tmp_path, tiny_model):
     assert 3.0 < expected < 9.0  # a random-init model over a 1024-token vocabulary: ~ln(1024)
 
 
+@pytest.mark.parametrize("stage", [0, 3])
+def test_update_guard_zeroes_momentum_after_updates_undone_in_a_row(tmp_path, stage):
+    # One kept update without the guard leaves momentum in the optimizer (a run whose every
+    # update is undone never has any); resumed with a guard that undoes every update, the
+    # second undone in a row zeroes the first moments in the engine's own optimizer state.
+    common = [*TINY, "optim.lr=0.0003", "optim.min_lr=0.0003", "warm_start.steps=30",
+              "warm_start.lr=0.003", "eval.at_start=false", "eval.baselines=[]",
+              "run.export=false", f"engine.zero_stage={stage}", f"run.out_dir={tmp_path}",
+              "run.checkpoint_every=1", "run.keep_checkpoints=5"]
+    _train([*common, "run.iterations=1"])
+    kept = tmp_path / "checkpoints" / "iter_000001"
+    assert _saved_optimizer_tensors(kept, "exp_avg") and not _momentum_was_zeroed(kept)
+    _train([*common, "run.iterations=3", "algo.max_update_kl=1e-9",
+            "algo.reset_momentum_after=2"])
+    metrics = _metrics(tmp_path)
+    assert "optim/rolled_back" not in metrics[0]  # no guard in the first run
+    assert [m["optim/rolled_back"] for m in metrics[1:]] == [1.0, 1.0]
+    assert [m["optim/momentum_reset"] for m in metrics[1:]] == [0.0, 1.0]
+    assert not _momentum_was_zeroed(tmp_path / "checkpoints" / "iter_000002")
+    assert _momentum_was_zeroed(tmp_path / "checkpoints" / "iter_000003")
+    before = _saved_optimizer_tensors(kept, "exp_avg_sq")
+    after = _saved_optimizer_tensors(tmp_path / "checkpoints" / "iter_000003", "exp_avg_sq")
+    assert len(before) == len(after) and all(a.equal(b) for a, b in zip(after, before))
+
+
 def _comparable(metrics: list[dict]) -> list[dict]:
     return [{k: v for k, v in m.items() if not k.startswith("perf/")} for m in metrics]
 
@@ -210,11 +268,13 @@ def _comparable(metrics: list[dict]) -> list[dict]:
 def test_killed_run_resumes_with_identical_metrics(tmp_path):
     # With a warm start: the resumed run must rebuild its reference policy from the
     # warm-started weights, not from the model's initial ones (policy/kl would differ). The
-    # update guard's saves and roll-backs must replay too.
+    # update guard's saves and roll-backs must replay too, and its count of updates undone in
+    # a row must carry over: killed after update 0 (undone), the resumed run must see update 1
+    # as the second undone in a row and reset the momentum, as the straight run does.
     args = [*TINY, "run.iterations=4", "run.checkpoint_every=1", "eval.at_start=false",
             "eval.baselines=[]", "run.export=false", "warm_start.steps=30",
             "warm_start.lr=0.003", "algo.min_valid_ratio=0.5", "optim.lr=0.003",
-            "optim.min_lr=0.003"]
+            "optim.min_lr=0.003", "algo.reset_momentum_after=2"]
     straight = tmp_path / "straight"
     _train([*args, f"run.out_dir={straight}"])
     killed = tmp_path / "killed"
@@ -224,7 +284,7 @@ def test_killed_run_resumes_with_identical_metrics(tmp_path):
     latest = killed / "checkpoints" / "latest"
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
-        if latest.is_file() and latest.read_text() == "iter_000002":
+        if latest.is_file() and latest.read_text() == "iter_000001":
             process.send_signal(signal.SIGKILL)
             break
         time.sleep(0.05)
@@ -236,6 +296,7 @@ def test_killed_run_resumes_with_identical_metrics(tmp_path):
     assert (killed / "warm_start" / "config.json").is_file()
     # Measured: updates 0, 1 and 3 rolled back, 2 kept; both kinds replay after the resume.
     assert {m["optim/rolled_back"] for m in _metrics(straight)} == {0.0, 1.0}
+    assert [m["optim/momentum_reset"] for m in _metrics(straight)][:2] == [0.0, 1.0]
 
 
 @pytest.mark.slow

@@ -38,6 +38,8 @@ def test_every_shipped_config_validates(name):
     ("env.reward_decimals=9", "env.reward_decimals must be in"),
     ("algo.min_valid_ratio=1.5", r"algo.min_valid_ratio must be in \[0, 1\]"),
     ("algo.max_update_kl=-1", "algo.max_update_kl must be >= 0"),
+    ("algo.reset_momentum_after=-1", "algo.reset_momentum_after must be >= 0"),
+    ("algo.reset_momentum_after=1.5", "algo.reset_momentum_after must be int"),
     ("optim.adam_betas=[0.9]", r"optim.adam_betas must be two numbers in \[0, 1\)"),
     ("optim.adam_betas=[0.9,1.0]", r"optim.adam_betas must be two numbers"),
     ("optim.adam_betas=[0.9,high]", "optim.adam_betas must be float"),

@@ -105,6 +105,10 @@ class AlgoSection:
     max_update_kl: float = _help(
         "Update guard: undo the update when its valid answers' mean approx KL(old || new) per "
         "token exceeds this (0: off).", default=0.0)
+    reset_momentum_after: int = _help(
+        "Update guard: once this many updates in a row have been undone, a roll-back also "
+        "zeroes the optimizer's first-moment (momentum) estimates, which can otherwise make "
+        "every later update fail the same way (0: never).", default=3)
     normalize_rewards: bool = _help("Normalise env rewards by a running mean/std before "
                                     "adding shaping terms.", default=True)
     normalize_advantages: bool = _help("Scale advantages to unit std per rollout.",
@@ -248,6 +252,7 @@ POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size"
             "optim.micro_batch_size", "eval.episodes", "eval.seeds", "run.iterations",
             "run.keep_checkpoints", "model.lora_rank", "model.tiny_layers", "model.tiny_hidden")
 NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.max_update_kl",
+                "algo.reset_momentum_after",
                 "algo.exploration_bonus", "algo.clip_eps",
                 "optim.lr", "optim.min_lr", "optim.warmup_steps", "optim.weight_decay",
                 "optim.grad_clip", "warm_start.steps", "warm_start.lr", "eval.temperature",

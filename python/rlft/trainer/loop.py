@@ -297,7 +297,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     reference.attach(engine)
     synced = config.engine.zero_stage == 3 and world.size > 1
     guard = UpdateGuard(config.algo.min_valid_ratio, config.algo.max_update_kl, checkpoints,
-                        world.is_main)
+                        world.is_main, config.algo.reset_momentum_after)
 
     normalizer = RunningMeanStd()
     start_iteration = 0
@@ -306,6 +306,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         state = load_checkpoint(engine, checkpoints, resume_tag)
         start_iteration = state["iteration"]
         normalizer.load_state_dict(state["normalizer"])
+        guard.load_state_dict(state.get("guard", {}))
         results = state.get("results", {})
         if world.is_main:
             print(f"resumed from {checkpoints / resume_tag} at iteration {start_iteration}")
@@ -388,7 +389,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         if (every and (iteration + 1) % every == 0) or done:
             save_checkpoint(engine, checkpoints, iteration + 1,
                             {"iteration": iteration + 1, "normalizer": normalizer.state_dict(),
-                             "results": results}, config.run.keep_checkpoints, world.is_main)
+                             "guard": guard.state_dict(), "results": results}, config.run.keep_checkpoints, world.is_main)
         if done:
             break
     bar.close()
