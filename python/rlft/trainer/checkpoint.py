@@ -69,6 +69,16 @@ def load_checkpoint(engine: Any, directory: Path, tag: str) -> dict[str, Any]:
     return json.loads((Path(directory) / tag / "rlft_state.json").read_text())
 
 
+def save_model_directory(lm: torch.nn.Module, tokenizer: Any, out_dir: Path,
+                         dtype: torch.dtype | None = None) -> None:
+    """A plain Hugging Face model directory: safetensors with every weight (tied ones too, so
+    it loads strictly), cast to `dtype` if given, and the tokenizer."""
+    state = {k: v.detach().to(device="cpu", dtype=dtype).clone()
+             for k, v in lm.state_dict().items()}
+    lm.save_pretrained(str(out_dir), state_dict=state, safe_serialization=True)
+    tokenizer.save_pretrained(str(out_dir))
+
+
 def export_policy(engine: Any, tokenizer: Any, out_dir: Path, is_main: bool,
                   lora: bool) -> Path | None:
     """The trained policy as a plain Hugging Face model directory (what `rlft eval --model`
@@ -83,9 +93,6 @@ def export_policy(engine: Any, tokenizer: Any, out_dir: Path, is_main: bool,
             lm = policy.lm
             if lora:
                 lm = lm.merge_and_unload()
-            state = {k: v.detach().to("cpu", torch.float32).clone()
-                     for k, v in lm.state_dict().items()}
-            lm.save_pretrained(str(out_dir), state_dict=state, safe_serialization=True)
-            tokenizer.save_pretrained(str(out_dir))
+            save_model_directory(lm, tokenizer, Path(out_dir), torch.float32)
     barrier()
     return Path(out_dir) if is_main else None

@@ -69,8 +69,7 @@ def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any,
         agent = LLMAgent(lm, tokenizer, env, prompt_config(config), sampling,
                          invalid_penalty=config.algo.invalid_penalty, synced_gpus=synced_gpus)
         rollout = collect_rollout(env, agent, seed=10_000 + seed,
-                                  reset_options=heldout_options(config, env),
-                                  synced=synced_gpus)
+                                  reset_options=heldout_options(config, env))
         invalid_steps = np.zeros(rollout.num_rows)
         for t in rollout.transitions:
             invalid_steps[t.row] += t.invalid

@@ -45,7 +45,7 @@ SNAPSHOT_TAG = ".pre_update"
 
 @dataclass
 class UpdateDrift:
-    """Sums over the valid answers of one rank; add() them across ranks before deciding."""
+    """Sums over the valid answers of one rank; all-reduced across ranks before deciding."""
 
     answers: float = 0.0      # valid answers
     ratio_sum: float = 0.0    # sum of pi_new(answer) / pi_old(answer)

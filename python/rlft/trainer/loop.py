@@ -339,7 +339,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         t0 = time.perf_counter()
         rollout = collect_rollout(env, agent, seed=_seed(config.run.seed, 3, iteration,
                                                          world.rank),
-                                  num_samples=config.run.sample_rollouts, synced=synced)
+                                  num_samples=config.run.sample_rollouts)
         t1 = time.perf_counter()
         old, ref, old_values = rollout_logprobs(config, engine, reference, rollout, pad_id,
                                                 world.device, synced)
@@ -389,7 +389,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         if (every and (iteration + 1) % every == 0) or done:
             save_checkpoint(engine, checkpoints, iteration + 1,
                             {"iteration": iteration + 1, "normalizer": normalizer.state_dict(),
-                             "guard": guard.state_dict(), "results": results}, config.run.keep_checkpoints, world.is_main)
+                             "guard": guard.state_dict(), "results": results},
+                            config.run.keep_checkpoints, world.is_main)
         if done:
             break
     bar.close()

@@ -47,11 +47,11 @@ class Rollout:
 
 def collect_rollout(env: Any, agent: LLMAgent, seed: int,
                     reset_options: Mapping[str, Any] | None = None,
-                    num_samples: int = 0, max_steps: int = 10_000,
-                    synced: bool = False) -> Rollout:
+                    num_samples: int = 0, max_steps: int = 10_000) -> Rollout:
     """Plays one episode per env row. Rows that finish early wait (their later generations
-    are discarded) until every row is done; with `synced` (ZeRO-3 on several ranks, where
-    every generate gathers shards from all ranks) until every row of every rank is done."""
+    are discarded) until every row is done; with an agent that generates in lock-step
+    (`synced_gpus`: ZeRO-3 on several ranks, where every generate gathers shards from all
+    ranks) until every row of every rank is done."""
     started = time.perf_counter()
     generate_before, tokens_before = agent.generate_seconds, agent.new_tokens
     obs, info = env.reset(seed=seed, options=reset_options)
@@ -64,7 +64,7 @@ def collect_rollout(env: Any, agent: LLMAgent, seed: int,
     winner = np.zeros(num_rows, dtype=np.int8)
     transitions: list[Transition] = []
     step = 0
-    while _any_active(active, synced):
+    while _any_active(active, agent):
         if step >= max_steps:
             raise RuntimeError(f"an episode ran longer than {max_steps} steps")
         actions = agent.act(obs, info)
@@ -100,23 +100,15 @@ def collect_rollout(env: Any, agent: LLMAgent, seed: int,
                    new_tokens=agent.new_tokens - tokens_before, samples=samples)
 
 
-def _any_active(active: np.ndarray, synced: bool) -> bool:
-    if not synced:
+def _any_active(active: np.ndarray, agent: LLMAgent) -> bool:
+    if not agent.synced_gpus:
         return bool(active.any())
     import torch
 
-    flag = torch.tensor([int(active.any())], device=_collective_device())
+    # On the model's own device: NCCL reduces CUDA tensors only, gloo takes CPU ones.
+    flag = torch.tensor([int(active.any())], device=next(agent.model.parameters()).device)
     torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
     return bool(flag.item())
-
-
-def _collective_device() -> Any:
-    """NCCL reduces CUDA tensors only; gloo takes CPU ones."""
-    import torch
-
-    if torch.distributed.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
 
 
 def step_grid(rollout: Rollout, values: list[float]) -> np.ndarray:

@@ -16,6 +16,7 @@ from rlft.agents import make_agent
 from rlft.agents.llm_agent import make_prompter
 from rlft.text.chat import format_chat
 from rlft.text.templates import ACTION_ANSWER
+from rlft.trainer.checkpoint import save_model_directory
 from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
 
 
@@ -84,14 +85,11 @@ def format_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_conf
 
 def save_warm_start(lm: torch.nn.Module, tokenizer: Any, directory: Path) -> None:
     """The warm-started policy as a plain HF model directory (rank 0 only), written under a
-    temporary name and renamed. Every weight is saved, tied ones too, so that
-    load_warm_start can load it strictly."""
+    temporary name and renamed; load_warm_start loads it strictly."""
     directory = Path(directory)
     staging = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    state = {k: v.detach().cpu().clone() for k, v in lm.state_dict().items()}
-    lm.save_pretrained(str(staging), state_dict=state, safe_serialization=True)
-    tokenizer.save_pretrained(str(staging))
+    save_model_directory(lm, tokenizer, staging)
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(staging, directory)
 
