@@ -114,3 +114,13 @@ def test_smollm2_eval_runs_end_to_end(tmp_path):
     assert len(lines) == 4
     assert all(line["generation"].strip() for line in lines)  # a pretrained model says something
     assert 0.0 <= metrics["invalid_rate"] <= 1.0
+
+
+def test_heldout_seeds_play_distinct_instances():
+    from rlft.evaluation.runner import build_env
+
+    config = EvalConfig(agent="random", episodes=8, seeds=3, arms=5, horizon=5,
+                        instances="heldout", out="unused")
+    ids = [build_env(config, seed)[1]["task_ids"] for seed in range(3)]
+    assert all(len(i) == 8 for i in ids)
+    assert len(set(np.concatenate(ids).tolist())) == 24

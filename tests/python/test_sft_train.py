@@ -171,7 +171,7 @@ def test_tiny_sft_run_lowers_the_loss_and_writes_everything(sft_run):
     assert [r["iteration"] for r in rows] == [4, 9, 14, 19, 24, 29]
     assert rows[-1]["sft/loss"] < 0.5 * rows[0]["sft/loss"]
     assert rows[-1]["sft/val_loss"] < 0.5 * rows[0]["sft/val_loss"]
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text())["policies"]
     assert set(results) == {"start policy", "final policy", "random", "ucb"}
     assert results["final policy"]["invalid_rate"] < results["start policy"]["invalid_rate"]
     assert "| final policy |" in result.stdout
@@ -188,8 +188,8 @@ def test_rlft_starts_from_the_sft_export(sft_run, tmp_path):
           "rollout.num_envs=4", "optim.batch_size=4", "optim.micro_batch_size=2",
           "warm_start.steps=0", "env.cot=false", "env.history_window=0", "env.summary=true",
           "env.compact_prompt=true", "eval.baselines=[]", "run.export=false", "optim.warmup_steps=1", *EVAL])
-    sft_final = json.loads((sft_out / "results.json").read_text())["final policy"]
-    rl_start = json.loads((rl_out / "results.json").read_text())["start policy"]
+    sft_final = json.loads((sft_out / "results.json").read_text())["policies"]["final policy"]
+    rl_start = json.loads((rl_out / "results.json").read_text())["policies"]["start policy"]
     assert rl_start == sft_final
 
 

@@ -44,7 +44,10 @@ def test_every_shipped_config_validates(name):
     ("optim.adam_betas=[0.9,1.0]", r"optim.adam_betas must be two numbers"),
     ("optim.adam_betas=[0.9,high]", "optim.adam_betas must be float"),
     ("env.observation_only=true", "env.observation_only needs env.name=mab"),
-    ("eval.episodes=65", r"eval.episodes \(65\) exceeds the held-out pool"),
+    ("eval.episodes=257", r"eval.episodes x eval.seeds \(257 distinct instances\) exceeds"),
+    ("eval.seeds=5", r"eval.episodes x eval.seeds \(320 distinct instances\) exceeds"),
+    ("algo.kl_estimator=k1", "k1 has zero expected gradient as a loss term"),
+    ("algo.kl_mode=penalty", "algo.kl_mode must be one of"),
     ("model.tiny_whole_numbers=3", "model.tiny_whole_numbers must be bool"),
 ])
 def test_bad_overrides_name_the_field(override, message):
@@ -128,3 +131,33 @@ def test_optimizer_takes_the_configured_betas():
     config = load_config(None, ["optim.adam_betas=[0.9, 0.95]"])
     optimizer = make_optimizer(config, [torch.nn.Parameter(torch.zeros(2))])
     assert optimizer.param_groups[0]["betas"] == (0.9, 0.95)
+
+
+def _dropout_models():
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=32, n_embd=32, n_layer=2,
+                                      n_head=2, resid_pdrop=0.1, embd_pdrop=0.1,
+                                      attn_pdrop=0.1))
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=2,
+                                         num_key_value_heads=2, attention_dropout=0.1))
+    return [gpt2, llama]
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_disable_dropout_makes_training_mode_deterministic(index):
+    from rlft.trainer.engine import disable_dropout
+
+    model = _dropout_models()[index]
+    ids = torch.randint(0, 64, (2, 12))
+    model.train()
+    assert not torch.equal(model(ids).logits, model(ids).logits)  # dropout is live
+    assert disable_dropout(model) > 0
+    training = model(ids).logits
+    assert training.requires_grad  # gradients kept
+    model.eval()
+    assert torch.equal(training, model(ids).logits)
+    assert all(value == 0.0 for key, value in model.config.to_dict().items()
+               if isinstance(value, float) and ("dropout" in key or key.endswith("pdrop")))

@@ -27,15 +27,18 @@ from rlft.evaluation.config import EvalConfig
 
 
 def build_env(config: EvalConfig, seed: int) -> tuple[Any, dict[str, Any] | None]:
-    """The env of one seed and the reset options that pick its instances."""
+    """The env of one seed and the reset options that pick its instances: every seed plays
+    instances of its own (held-out ids [seed E, (seed + 1) E) for E episodes, or fresh ones),
+    so that the confidence intervals are over distinct instances."""
     if config.env == "mab":
         heldout = config.instances == "heldout"
         env = make("mab", num_envs=config.episodes, seed=seed, num_arms=config.arms,
                    noise=config.noise, reward_type=config.reward_type, horizon=config.horizon,
                    pooled=heldout, split="eval" if heldout else "train",
-                   eval_pool_size=max(config.episodes, 64))
+                   eval_pool_size=max(config.episodes * config.seeds, 64))
         if heldout:
-            return env, {"task_ids": env.eval_task_ids()[:config.episodes]}
+            ids = env.eval_task_ids()[seed * config.episodes:(seed + 1) * config.episodes]
+            return env, {"task_ids": ids}
         return env, None
     if config.env == "contextual_bandit":
         return make("contextual_bandit", num_envs=config.episodes, seed=seed,

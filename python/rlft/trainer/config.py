@@ -49,7 +49,9 @@ class EnvSection:
     noise: str = _help("Bandit noise: low, medium, high.", default="medium")
     reward_type: str = _help("gaussian or bernoulli.", default="gaussian")
     pool_size: int = _help("Training pool of bandit instances (paper: 512).", default=512)
-    eval_pool_size: int = _help("Held-out bandit instances for evaluation.", default=64)
+    eval_pool_size: int = _help("Held-out bandit instances, disjoint from the training pool; "
+                                "evaluation plays eval.episodes x eval.seeds distinct ones.",
+                                default=256)
     opponent: str = _help("Tic-tac-toe opponent: random, minimax, mcts, noisy.",
                           default="random")
     variant: str = _help("Prompt variant: button or continuous.", default="button")
@@ -87,8 +89,17 @@ class AlgoSection:
     gamma: float = _help("Discount.", default=1.0)
     gae_lambda: float = _help("GAE lambda.", default=0.95)
     clip_eps: float = _help("PPO clip epsilon.", default=0.2)
-    kl_coef: float = _help("beta: weight of KL(pi || pi_ref) per token.", default=0.05)
-    kl_estimator: str = _help("k1, k2 or k3 per-token KL estimator.", default="k3")
+    kl_coef: float = _help("beta: weight of the KL to the reference policy.", default=0.05)
+    kl_mode: str = _help(
+        "loss: a per-token KL term in the loss (the paper's Eq. 2; algo.kl_estimator picks it); "
+        "reward: beta x the per-token k1 estimate log pi_old - log pi_ref, summed over the "
+        "answer, is subtracted from the step's reward before the advantages (classic RLHF "
+        "PPO). Both have the policy gradient of KL(pi || pi_ref), k3 excepted.", default="loss")
+    kl_estimator: str = _help(
+        "kl_mode=loss only. k2 = (log pi - log pi_ref)^2 / 2, whose gradient is that of "
+        "KL(pi || pi_ref); k3 = exp(r) - 1 - r with r = log pi_ref - log pi, whose gradient is "
+        "that of the reverse KL(pi_ref || pi) (GRPO's choice). k1 is refused: as a loss its "
+        "expected gradient is zero.", default="k2")
     value_coef: float = _help("Weight of the value loss (gae only).", default=0.5)
     update_epochs: int = _help("Passes over each rollout (paper: 1 bandits, 2 tic-tac-toe).",
                                default=1)
@@ -109,8 +120,9 @@ class AlgoSection:
         "Update guard: once this many updates in a row have been undone, a roll-back also "
         "zeroes the optimizer's first-moment (momentum) estimates, which can otherwise make "
         "every later update fail the same way (0: never).", default=3)
-    normalize_rewards: bool = _help("Normalise env rewards by a running mean/std before "
-                                    "adding shaping terms.", default=True)
+    normalize_rewards: bool = _help(
+        "Divide env rewards by a running std of the discounted return (scale only, never "
+        "shifted: Gymnasium's NormalizeReward rule) before adding shaping terms.", default=True)
     normalize_advantages: bool = _help("Scale advantages to unit std per rollout.",
                                        default=True)
     invalid_penalty: float = _help("Shaping reward when no valid action was parsed (a random "
@@ -160,8 +172,10 @@ class WarmStartSection:
 
 @dataclass
 class EvalSection:
-    episodes: int = _help("Held-out instances played at start and end (mab).", default=64)
-    seeds: int = _help("Seeds of the held-out evaluation.", default=1)
+    episodes: int = _help("Held-out instances (bandits) or games (tic-tac-toe) per evaluation "
+                          "seed, played by every policy at the start and the end.", default=64)
+    seeds: int = _help("Evaluation seeds; each plays its own eval.episodes instances, disjoint "
+                       "from the other seeds'.", default=1)
     temperature: float = _help("Sampling temperature of the evaluated policy (paper: 0; "
                                "near-uniform small policies are better compared at 1).",
                                default=0.0)
@@ -241,6 +255,7 @@ CHOICES = {
     "env.opponent": ("random", "minimax", "mcts", "noisy"),
     "env.variant": ("button", "continuous"),
     "algo.advantage": ("mc", "gae"),
+    "algo.kl_mode": ("loss", "reward"),
     "algo.kl_estimator": ("k1", "k2", "k3"),
     "optim.optimizer": ("adamw", "adafactor"),
     "engine.zero_stage": (0, 1, 2, 3),
@@ -326,9 +341,15 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
                           f"{config.env.reward_decimals}")
     if config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
-    if config.env.name == "mab" and config.eval.episodes > config.env.eval_pool_size:
-        raise ConfigError(f"eval.episodes ({config.eval.episodes}) exceeds the held-out pool "
-                          f"(env.eval_pool_size = {config.env.eval_pool_size})")
+    instances = config.eval.episodes * config.eval.seeds
+    if config.env.name == "mab" and instances > config.env.eval_pool_size:
+        raise ConfigError(f"eval.episodes x eval.seeds ({instances} distinct instances) exceeds "
+                          f"the held-out pool (env.eval_pool_size = "
+                          f"{config.env.eval_pool_size})")
+    if config.algo.kl_mode == "loss" and config.algo.kl_estimator == "k1":
+        raise ConfigError("algo.kl_estimator=k1 has zero expected gradient as a loss term (no "
+                          "regularisation at all): use k2 (gradient of KL(pi || pi_ref)), k3 "
+                          "(gradient of KL(pi_ref || pi)) or algo.kl_mode=reward")
 
 
 def _validate_sft(config: TrainConfig) -> None:

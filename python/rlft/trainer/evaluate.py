@@ -1,5 +1,10 @@
 """Held-out evaluation of a policy next to classic baselines on the same instances.
 
+Every held-out episode is a distinct instance: seed s of ``eval.seeds`` plays held-out bandit
+ids [s E, (s + 1) E) for E = ``eval.episodes`` (tic-tac-toe games are independent anyway), and
+every policy plays the same ones. Means carry 95% intervals over instances, and the final
+policy is compared with the starting one per instance (``rlft.analysis.stats``).
+
 Shaped return = env return + invalid_penalty x (steps without a valid action): the quantity
 RL maximises, measured without reward normalisation so that every row is comparable."""
 
@@ -14,11 +19,15 @@ import numpy as np
 from rlft.agents import make_agent, run_episodes
 from rlft.agents.generation import SamplingConfig
 from rlft.agents.llm_agent import LLMAgent
-from rlft.analysis.metrics import mean_ci95
+from rlft.analysis.stats import mean_ci95, paired_difference
 from rlft.envs import make
 from rlft.text.prompts import PromptConfig
 from rlft.trainer.config import TrainConfig
 from rlft.trainer.rollout import collect_rollout
+
+# Per-instance metrics of a summary, by env: compared per instance between policies.
+PER_INSTANCE = {"mab": ("final_regret", "coverage", "shaped_return"),
+                "tictactoe": ("win", "loss", "shaped_return")}
 
 
 def prompt_config(config: TrainConfig) -> PromptConfig:
@@ -39,27 +48,41 @@ def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
     return make("tictactoe", num_envs=num_envs, seed=seed, opponent=config.env.opponent)
 
 
-def heldout_options(config: TrainConfig, env: Any) -> dict[str, Any] | None:
+def heldout_options(config: TrainConfig, env: Any, seed_index: int) -> dict[str, Any] | None:
+    """The reset options of evaluation seed `seed_index`: its own slice of held-out ids."""
     if config.env.name != "mab":
         return None
-    return {"task_ids": env.eval_task_ids()[:config.eval.episodes]}
+    episodes = config.eval.episodes
+    return {"task_ids": env.eval_task_ids()[seed_index * episodes:(seed_index + 1) * episodes]}
 
 
-def _summary(shaped: np.ndarray, regret: np.ndarray | None, invalid: float,
-             extra: dict[str, float]) -> dict[str, Any]:
-    shaped_mean, shaped_ci = mean_ci95(shaped)
-    out = {"shaped_return": float(shaped_mean), "shaped_return_ci95": float(shaped_ci),
-           "invalid_rate": invalid, "episodes": int(shaped.size), **extra}
-    if regret is not None:
-        regret_mean, regret_ci = mean_ci95(regret)
-        out.update(final_regret=float(regret_mean), final_regret_ci95=float(regret_ci))
+def summarize(per_instance: dict[str, np.ndarray], invalid_rate: float) -> dict[str, Any]:
+    """Mean and 95% CI of every per-instance metric, the invalid-answer rate, and the
+    per-instance values themselves (for paired comparisons)."""
+    out: dict[str, Any] = {"invalid_rate": invalid_rate,
+                           "instances": int(next(iter(per_instance.values())).size)}
+    for name, values in per_instance.items():
+        mean, ci = mean_ci95(values)
+        out[name], out[f"{name}_ci95"] = float(mean), float(ci)
+    out["per_instance"] = {name: values.tolist() for name, values in per_instance.items()}
     return out
+
+
+def _per_instance(config: TrainConfig, shaped: list[np.ndarray], regret: list[np.ndarray],
+                  coverage: list[np.ndarray], winner: list[np.ndarray]) -> dict[str, np.ndarray]:
+    out = {"shaped_return": np.concatenate(shaped)}
+    if config.env.name == "mab":
+        out.update(final_regret=np.concatenate(regret), coverage=np.concatenate(coverage))
+    else:
+        outcome = np.concatenate(winner)
+        out.update(win=(outcome == 1).astype(np.float64), loss=(outcome == 2).astype(np.float64))
+    return {name: out[name] for name in PER_INSTANCE[config.env.name]}
 
 
 def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any,
                     synced_gpus: bool = False) -> dict[str, Any]:
-    """The policy on the held-out instances (eval.seeds x eval.episodes episodes)."""
-    shaped, regret, invalid, outcomes = [], [], [], []
+    """The policy on the held-out instances (eval.seeds x eval.episodes distinct ones)."""
+    shaped, regret, coverage, winner, invalid = [], [], [], [], []
     for seed in range(config.eval.seeds):
         env = make_env(config, config.eval.episodes, 10_000 + seed, "eval")
         sampling = SamplingConfig(temperature=config.eval.temperature,
@@ -69,52 +92,67 @@ def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any,
         agent = LLMAgent(lm, tokenizer, env, prompt_config(config), sampling,
                          invalid_penalty=config.algo.invalid_penalty, synced_gpus=synced_gpus)
         rollout = collect_rollout(env, agent, seed=10_000 + seed,
-                                  reset_options=heldout_options(config, env))
+                                  reset_options=heldout_options(config, env, seed))
         invalid_steps = np.zeros(rollout.num_rows)
         for t in rollout.transitions:
             invalid_steps[t.row] += t.invalid
         shaped.append(rollout.returns + config.algo.invalid_penalty * invalid_steps)
         regret.append(rollout.final_regret)
-        invalid.append(rollout.invalid_rate)
-        outcomes.append(rollout.winner)
-    return _summary(np.concatenate(shaped),
-                    np.concatenate(regret) if config.env.name == "mab" else None,
-                    float(np.mean(invalid)), _ttt_extra(config, outcomes))
+        coverage.append(rollout.coverage)
+        winner.append(rollout.winner)
+        invalid.extend(t.invalid for t in rollout.transitions)
+    return summarize(_per_instance(config, shaped, regret, coverage, winner),
+                     float(np.mean(invalid)))
 
 
 def evaluate_baseline(config: TrainConfig, name: str) -> dict[str, Any]:
-    shaped, regret, outcomes = [], [], []
+    shaped, regret, coverage, winner = [], [], [], []
     for seed in range(config.eval.seeds):
         env = make_env(config, config.eval.episodes, 10_000 + seed, "eval")
         rollout = run_episodes(env, make_agent(name), seed=10_000 + seed,
-                               reset_options=heldout_options(config, env))
+                               reset_options=heldout_options(config, env, seed))
         shaped.append(rollout.returns.astype(np.float64))
         regret.append(rollout.cumulative_regret[:, -1].astype(np.float64))
-        outcomes.append(rollout.winner)
-    return _summary(np.concatenate(shaped),
-                    np.concatenate(regret) if config.env.name == "mab" else None, 0.0,
-                    _ttt_extra(config, outcomes))
+        tried = (rollout.actions[..., None] == np.arange(rollout.num_actions)) \
+            & rollout.valid[..., None]
+        coverage.append(tried.any(axis=1).mean(axis=1))
+        winner.append(rollout.winner)
+    return summarize(_per_instance(config, shaped, regret, coverage, winner), 0.0)
 
 
-def _ttt_extra(config: TrainConfig, outcomes: list[np.ndarray]) -> dict[str, float]:
-    if config.env.name != "tictactoe":
+def paired_comparisons(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Final policy minus starting policy, per instance, for every per-instance metric both
+    have (empty when either is missing)."""
+    start, final = results.get("start policy"), results.get("final policy")
+    if start is None or final is None:
         return {}
-    winner = np.concatenate(outcomes)
-    return {"win_rate": float(np.mean(winner == 1)), "loss_rate": float(np.mean(winner == 2))}
+    return {name: paired_difference(final["per_instance"][name],
+                                    start["per_instance"][name]).to_dict()
+            for name in final["per_instance"] if name in start["per_instance"]}
+
+
+_COLUMNS = {"final_regret": "final regret", "coverage": "coverage at T",
+            "shaped_return": "shaped return", "win": "win rate", "loss": "loss rate"}
 
 
 def comparison_table(results: dict[str, dict[str, Any]]) -> str:
-    """Markdown rows: invalid-action rate, mean shaped return and final regret (95% CI)."""
-    has_regret = all("final_regret" in r for r in results.values())
-    header = "| policy | episodes | invalid rate | shaped return (95% CI) |" + \
-        (" final regret (95% CI) |" if has_regret else " win rate | loss rate |")
-    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    """Markdown: one row per policy (invalid-answer rate, then every per-instance metric's mean
+    with its 95% CI), and the paired final-minus-start differences with their 95% CIs."""
+    metrics = list(next(iter(results.values()))["per_instance"])
+    header = "| policy | instances | invalid rate | " + \
+        " | ".join(f"{_COLUMNS[m]} (95% CI)" for m in metrics) + " |"
+    lines = [header, "|" + "---|" * (3 + len(metrics))]
     for name, r in results.items():
-        row = (f"| {name} | {r['episodes']} | {r['invalid_rate']:.3f} | "
-               f"{r['shaped_return']:.2f} ± {r['shaped_return_ci95']:.2f} |")
-        row += (f" {r['final_regret']:.2f} ± {r['final_regret_ci95']:.2f} |" if has_regret
-                else f" {r['win_rate']:.2f} | {r['loss_rate']:.2f} |")
-        lines.append(row)
+        cells = [f"{r[m]:.2f} ± {r[f'{m}_ci95']:.2f}" for m in metrics]
+        lines.append(f"| {name} | {r['instances']} | {r['invalid_rate']:.3f} | "
+                     + " | ".join(cells) + " |")
+    paired = paired_comparisons(results)
+    if paired:
+        lines += ["", "Final policy minus starting policy, paired per instance:", "",
+                  "| metric | mean difference | 95% CI | CI excludes 0 |", "|---|---|---|---|"]
+        for metric, d in paired.items():
+            lines.append(f"| {_COLUMNS[metric]} | {d['mean']:+.3f} | {d['ci_low']:+.3f} to "
+                         f"{d['ci_high']:+.3f} | {'yes' if d['excludes_zero'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -137,9 +175,12 @@ def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[s
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         if rows:
             plot(rows, out / "training.png")
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+        (out / "results.json").write_text(json.dumps(
+            {"policies": results, "paired": paired_comparisons(results),
+             "eval": {"instances": config.eval.episodes * config.eval.seeds,
+                      "temperature": config.eval.temperature}}, indent=2) + "\n")
         (out / "results.md").write_text(table)
-        print(f"\nHeld-out evaluation ({config.eval.episodes} instances x {config.eval.seeds} "
-              f"seeds, policy temperature {config.eval.temperature}):\n{table}")
+        print(f"\nHeld-out evaluation ({config.eval.episodes * config.eval.seeds} distinct "
+              f"instances, policy temperature {config.eval.temperature}):\n{table}")
         print(f"run directory: {out}")
     return results

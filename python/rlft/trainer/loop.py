@@ -17,12 +17,13 @@ from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
 from rlft.trainer import advantages as adv
 from rlft.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from rlft.trainer.config import TINY_OPTIONS, ConfigError, TrainConfig, validate
-from rlft.trainer.engine import Reference, World, build_engine, init_world, use_bf16
+from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disable_dropout,
+                                 init_world, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env, prompt_config
-from rlft.trainer.losses import ppo_kl_loss, value_loss
+from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.guard import UpdateGuard
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
-from rlft.trainer.rewards import RunningMeanStd, shaped_reward
+from rlft.trainer.rewards import RewardScaler, shaped_reward
 from rlft.trainer.rollout import Rollout, Transition, collect_rollout, step_grid
 from rlft.trainer.run_log import RunLog
 from rlft.trainer.warm_start import format_warm_start, load_warm_start, save_warm_start
@@ -64,10 +65,15 @@ def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, direc
         load_warm_start(lm, directory)
         return
     env = make_env(config, min(64, config.rollout.num_envs), _seed(config.run.seed, 1), "train")
+    # Under ZeRO-3 the model was loaded on the CPU for deepspeed.initialize to shard; the warm
+    # start trains it whole on the rank's device, then hands it back where it was.
+    home = next(lm.parameters()).device
+    lm.to(world.device)
     losses = format_warm_start(lm, tokenizer, env, prompt_config(config),
                                config.warm_start.steps, config.warm_start.batch_size,
                                config.warm_start.lr, config.run.seed,
                                config.rollout.max_prompt_tokens, world.device)
+    lm.to(home)
     if world.is_main:
         save_warm_start(lm, tokenizer, directory)
         print(f"warm start: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
@@ -95,21 +101,30 @@ def estimated_optimizer_steps(config: TrainConfig, world: World) -> int:
 
 # ----------------------------------------------------------------------------- rewards
 
-def compute_advantages(config: TrainConfig, rollout: Rollout, normalizer: RunningMeanStd,
-                       values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-transition (shaped reward, advantage, return) in rollout order."""
+def sequence_kl(old: list[torch.Tensor], ref: list[torch.Tensor]) -> np.ndarray:
+    """Per transition: the k1 estimate of KL(pi_old || pi_ref) summed over its answer."""
+    return np.array([float(kl_reward_estimate(o, r).sum()) for o, r in zip(old, ref)])
+
+
+def compute_advantages(config: TrainConfig, rollout: Rollout, scaler: RewardScaler,
+                       values: np.ndarray | None, answer_kl: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-transition (shaped reward, advantage, return) in rollout order. answer_kl: each
+    transition's sequence_kl, subtracted (times beta) from its reward with kl_mode 'reward'."""
+    rows = np.array([t.row for t in rollout.transitions])
+    steps = np.array([t.step for t in rollout.transitions])
     env_rewards = np.array([t.env_reward for t in rollout.transitions])
     if config.algo.normalize_rewards:
-        normalizer.update(env_rewards)
-        env_rewards = normalizer.normalize(env_rewards)
+        env_grid = step_grid(rollout, list(env_rewards))
+        env_rewards = scaler.scale(np.nan_to_num(env_grid), ~np.isnan(env_grid))[rows, steps]
     rewards = shaped_reward(env_rewards, np.array([t.invalid for t in rollout.transitions]),
                             config.algo.invalid_penalty,
                             np.array([t.novel for t in rollout.transitions]),
                             config.algo.exploration_bonus)
+    if config.algo.kl_mode == "reward":
+        rewards = rewards - config.algo.kl_coef * answer_kl
     grid = step_grid(rollout, list(rewards))
     present = ~np.isnan(grid)
-    rows = np.array([t.row for t in rollout.transitions])
-    steps = np.array([t.step for t in rollout.transitions])
     if config.algo.advantage == "mc":
         advantage, returns = adv.monte_carlo_advantages(
             torch.tensor(np.nan_to_num(grid)), config.algo.gamma,
@@ -211,6 +226,8 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
         torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MIN)
         usable = int(count)
     stats: dict[str, list[float]] = {}
+    # kl_mode 'reward' has put the KL into the advantages already.
+    loss_kl_coef = config.algo.kl_coef if config.algo.kl_mode == "loss" else 0.0
     trained_tokens = 0
     steps_taken = 0
     stopped = False
@@ -233,7 +250,7 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
                                      device=device)[:, None]
             loss, step_stats = ppo_kl_loss(logp, old_logp, ref_logp, token_adv,
                                            batch.answer_mask, config.algo.clip_eps,
-                                           config.algo.kl_coef, config.algo.kl_estimator)
+                                           loss_kl_coef, config.algo.kl_estimator)
             if values is not None:
                 v_loss = value_loss(values, torch.tensor(old_values[picked], device=device,
                                                          dtype=torch.float32),
@@ -286,6 +303,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     resume_tag = latest_checkpoint(checkpoints) if config.run.resume else None
 
     lm, tokenizer = load_policy_model(config, world)
+    # Dropout would make the ratio pi/pi_old differ from 1 at an unchanged policy (and the
+    # samples come from a different policy than the one scored); RL runs without it.
+    disable_dropout(lm)
     pad_id = tokenizer.pad_token_id
     if config.warm_start.steps:
         warm_start(config, lm, tokenizer, world, out / "warm_start", resume_tag is not None)
@@ -299,13 +319,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
     guard = UpdateGuard(config.algo.min_valid_ratio, config.algo.max_update_kl, checkpoints,
                         world.is_main, config.algo.reset_momentum_after)
 
-    normalizer = RunningMeanStd()
+    scaler = RewardScaler(config.algo.gamma)
     start_iteration = 0
     results: dict[str, Any] = {}
     if resume_tag is not None:
         state = load_checkpoint(engine, checkpoints, resume_tag)
         start_iteration = state["iteration"]
-        normalizer.load_state_dict(state["normalizer"])
+        scaler.load_state_dict(state["reward_scaler"])
         guard.load_state_dict(state.get("guard", {}))
         results = state.get("results", {})
         if world.is_main:
@@ -343,8 +363,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
         t1 = time.perf_counter()
         old, ref, old_values = rollout_logprobs(config, engine, reference, rollout, pad_id,
                                                 world.device, synced)
-        rewards, advantage, returns = compute_advantages(config, rollout, normalizer,
-                                                         old_values)
+        answer_kl = sequence_kl(old, ref)
+        rewards, advantage, returns = compute_advantages(config, rollout, scaler, old_values,
+                                                         answer_kl)
         t2 = time.perf_counter()
         guard.save(engine)
         t3 = time.perf_counter()
@@ -361,6 +382,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "rollout/env_return": float(np.mean(rollout.returns)),
             "rollout/invalid_rate": rollout.invalid_rate,
             "rollout/coverage": float(np.mean(rollout.coverage)),
+            # Per answer token: the k1 estimate of KL(pi_old || pi_ref) on the samples.
+            "rollout/kl_ref": float(answer_kl.sum() / max(1, sum(len(t.answer_ids)
+                                                              for t in rollout.transitions))),
             "rollout/transitions": float(len(rollout.transitions)),
             "rollout/answer_tokens": float(np.mean([len(t.answer_ids)
                                                     for t in rollout.transitions])),
@@ -383,12 +407,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
         bar.update(1)
         bar.set_postfix(invalid=f"{rollout.invalid_rate:.2f}",
                         reward=f"{metrics['rollout/shaped_reward']:.2f}")
-        done = iteration + 1 == config.run.iterations or (
-            config.run.time_limit_s and time.perf_counter() - started > config.run.time_limit_s)
+        # Every rank takes the same decision: one stopping alone would wait in the checkpoint
+        # barrier while the others start the next iteration.
+        done = iteration + 1 == config.run.iterations or agree_any(
+            bool(config.run.time_limit_s)
+            and time.perf_counter() - started > config.run.time_limit_s, world)
         every = config.run.checkpoint_every
         if (every and (iteration + 1) % every == 0) or done:
             save_checkpoint(engine, checkpoints, iteration + 1,
-                            {"iteration": iteration + 1, "normalizer": normalizer.state_dict(),
+                            {"iteration": iteration + 1, "reward_scaler": scaler.state_dict(),
                              "guard": guard.state_dict(), "results": results},
                             config.run.keep_checkpoints, world.is_main)
         if done:

@@ -19,12 +19,11 @@ import torch
 
 from rlft.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from rlft.trainer.config import ConfigError, TrainConfig, validate
-from rlft.trainer.engine import World, build_engine, init_world
+from rlft.trainer.engine import World, agree_any, build_engine, init_world
 from rlft.trainer.evaluate import evaluate_policy, finish_run, prompt_config
 from rlft.trainer.loop import add_lora, load_policy_model
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.run_log import RunLog
-
 
 
 def target_nll(module: Any, batch: TokenBatch) -> torch.Tensor:
@@ -217,8 +216,9 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
         window["seconds"] += time.perf_counter() - t0
         window["steps"] += 1
         bar.update(1)
-        done = step + 1 == steps or (config.run.time_limit_s and
-                                     time.perf_counter() - started > config.run.time_limit_s)
+        done = step + 1 == steps or agree_any(   # the same decision on every rank
+            bool(config.run.time_limit_s)
+            and time.perf_counter() - started > config.run.time_limit_s, world)
         if (step + 1) % config.sft.log_every == 0 or done:
             metrics = {
                 "sft/loss": window["loss"] / window["micro"],
