@@ -235,6 +235,20 @@ def test_time_limit_on_one_rank_stops_every_rank_together(tmp_path):
     assert [m["iteration"] for m in _metrics(out)] == [0, 1, 2]
 
 
+def test_contextual_bandit_run(tmp_path):
+    out = tmp_path / "cb"
+    result = _train(["--config", "configs/cb_cpu.yaml", *TINY, "run.iterations=1",
+                     "eval.baselines=[random,linucb]", f"run.out_dir={out}"])
+    metrics = _metrics(out)
+    assert metrics[0]["rollout/transitions"] == 12 and "env/regret" in metrics[0]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["policies"]) == {"start policy", "final policy", "random", "linucb"}
+    assert set(results["paired"]) == {"final_regret", "shaped_return"}
+    sample = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
+    assert "This person is a" in sample["prompt"]  # the MovieLens user description
+    assert "| linucb |" in result.stdout
+
+
 def test_two_cpu_ranks_with_deepspeed_launcher(tmp_path):
     out = tmp_path / "ds"
     _train([*TINY, "run.iterations=1", "engine.zero_stage=2", "eval.at_start=false",
@@ -306,7 +320,7 @@ def test_update_guard_zeroes_momentum_after_updates_undone_in_a_row(tmp_path, st
     kept = tmp_path / "checkpoints" / "iter_000001"
     assert _saved_optimizer_tensors(kept, "exp_avg") and not _momentum_was_zeroed(kept)
     _train([*common, "run.iterations=3", "algo.max_update_kl=1e-9",
-            "algo.reset_momentum_after=2"])
+            "algo.reset_momentum_after=2", "run.resume=force"])
     metrics = _metrics(tmp_path)
     assert "optim/rolled_back" not in metrics[0]  # no guard in the first run
     assert [m["optim/rolled_back"] for m in metrics[1:]] == [1.0, 1.0]

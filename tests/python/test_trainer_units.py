@@ -1,6 +1,7 @@
 """Trainer pieces that need no DeepSpeed: config loading and its errors, token batching and
 teacher-forced log-probs, the LR schedule."""
 
+import json
 import math
 
 import pytest
@@ -48,6 +49,12 @@ def test_every_shipped_config_validates(name):
     ("eval.seeds=5", r"eval.episodes x eval.seeds \(320 distinct instances\) exceeds"),
     ("algo.kl_estimator=k1", "k1 has zero expected gradient as a loss term"),
     ("algo.kl_mode=penalty", "algo.kl_mode must be one of"),
+    ("env.num_arms=1", "env.num_arms must be"),
+    ("env.num_arms=41", "env.variant / env.num_arms: the button variant has 40"),
+    ("env.noise=loud", "env.noise must be one of"),
+    ("env.data_dir=/no/such/dir", "env.data_dir '/no/such/dir' is not a directory"),
+    ("run.resume=false", "run.resume must be str"),
+    ("run.resume=maybe", "run.resume must be one of"),
     ("model.tiny_whole_numbers=3", "model.tiny_whole_numbers must be bool"),
 ])
 def test_bad_overrides_name_the_field(override, message):
@@ -161,3 +168,53 @@ def test_disable_dropout_makes_training_mode_deterministic(index):
     assert torch.equal(training, model(ids).logits)
     assert all(value == 0.0 for key, value in model.config.to_dict().items()
                if isinstance(value, float) and ("dropout" in key or key.endswith("pdrop")))
+
+
+def _saved_run(tmp_path, overrides):
+    """A run directory as a run with `overrides` leaves it: config.json and a checkpoint."""
+    import json
+
+    out = tmp_path / "run"
+    (out / "checkpoints" / "iter_000003").mkdir(parents=True)
+    (out / "checkpoints" / "iter_000003" / "rlft_state.json").write_text("{}")
+    (out / "checkpoints" / "latest").write_text("iter_000003")
+    (out / "config.json").write_text(json.dumps(load_config(None, overrides).to_dict()))
+    return out
+
+
+def test_resume_only_a_run_with_the_same_config(tmp_path):
+    from rlft.trainer.checkpoint import checkpoint_to_resume
+
+    out = _saved_run(tmp_path, ["optim.lr=0.001", "run.iterations=5"])
+    same = load_config(None, ["optim.lr=0.001", "run.iterations=9", "run.progress=false"])
+    assert checkpoint_to_resume(same, out) == "iter_000003"  # longer: a resume
+    other = load_config(None, ["optim.lr=0.002", "env.num_arms=4"])
+    with pytest.raises(ConfigError, match=r"env.num_arms \(saved 5, now 4\), optim.lr \(saved "
+                                          r"0.001, now 0.002\)"):
+        checkpoint_to_resume(other, out)
+    assert checkpoint_to_resume(load_config(None, ["optim.lr=0.002", "run.resume=force"]),
+                                out) == "iter_000003"
+    assert checkpoint_to_resume(load_config(None, ["run.resume=never"]), out) is None
+    assert checkpoint_to_resume(other, tmp_path / "fresh") is None
+
+
+def test_tensorboard_resume_drops_the_replayed_steps(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from rlft.trainer.run_log import RunLog
+
+    first = RunLog(tmp_path, True, True, False, {}, start_iteration=0)
+    for iteration in range(3):
+        first.log(iteration, {"env/regret": float(iteration)})
+    first.close()
+    resumed = RunLog(tmp_path, True, True, False, {}, start_iteration=1)  # from checkpoint 1
+    for iteration in range(1, 3):
+        resumed.log(iteration, {"env/regret": 10.0 + iteration})
+    resumed.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    scalars = events.Scalars("env/regret")
+    assert [(e.step, e.value) for e in scalars] == [(0, 0.0), (1, 11.0), (2, 12.0)]
+    assert [json.loads(line)["iteration"] for line in
+            (tmp_path / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+    assert first._wandb_id() == resumed._wandb_id()  # one wandb run for the directory

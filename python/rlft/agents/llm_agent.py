@@ -22,7 +22,8 @@ from rlft.agents.generation import Generations, SamplingConfig, generate
 from rlft.text import ActionParser, ParseResult, ParseStatus, step_actions
 from rlft.text.chat import format_chat
 from rlft.text.env_prompts import CbPrompter, MabPrompter, PromptBatch, TicTacToePrompter
-from rlft.text.prompts import PromptConfig, epsilon_greedy_rationale, try_all_rationale
+from rlft.text.prompts import (PromptConfig, describe_user, epsilon_greedy_rationale,
+                               try_all_rationale)
 from rlft.text.templates import SELF_CORRECTION_MESSAGE
 
 
@@ -74,8 +75,10 @@ def make_prompter(env: Any, prompt: PromptConfig, num_envs: int, seed: int) -> A
                            config.reward_type, seed)
     if kind == "ContextualBanditEnv":
         data = env.dataset
-        return CbPrompter(prompt, num_envs, data.movie_names, config.horizon,
-                          data.user_descriptions(), seed)
+        descriptions = [describe_user(int(data.ages[user]), data.genders[user],
+                                      data.occupations[user], data.location(user))
+                        for user in range(data.num_users)]
+        return CbPrompter(prompt, num_envs, env.movie_names, config.horizon, descriptions, seed)
     if kind == "TicTacToeEnv":
         return TicTacToePrompter(prompt, num_envs, seed)
     raise ValueError(f"no prompts for env type {kind}")

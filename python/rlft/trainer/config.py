@@ -43,9 +43,15 @@ TINY_OPTIONS = {"tiny_layers": "num_layers", "tiny_hidden": "hidden_size",
 
 @dataclass
 class EnvSection:
-    name: str = _help("mab or tictactoe.", default="mab")
-    num_arms: int = _help("Bandit arms K.", default=5)
+    name: str = _help("mab (multi-armed bandit), contextual_bandit (MovieLens-style "
+                      "recommendation) or tictactoe.", default="mab")
+    num_arms: int = _help("Bandit arms K (contextual_bandit: the K most rated movies).",
+                          default=5)
     horizon: int = _help("Bandit steps per episode T (paper: 50).", default=50)
+    data_dir: str | None = _help(
+        "contextual_bandit: a MovieLens 100K or 1M directory (None: the synthetic dataset in "
+        "the ML-100K format, generated locally). Training plays its train users, evaluation "
+        "the held-out ones.", default=None)
     noise: str = _help("Bandit noise: low, medium, high.", default="medium")
     reward_type: str = _help("gaussian or bernoulli.", default="gaussian")
     pool_size: int = _help("Training pool of bandit instances (paper: 512).", default=512)
@@ -214,8 +220,12 @@ class RunSection:
     checkpoint_every: int = _help("Iterations between checkpoints (0: only at the end).",
                                   default=0)
     keep_checkpoints: int = _help("Checkpoints kept (oldest deleted first).", default=2)
-    resume: bool = _help("Continue from the run directory's latest checkpoint if any.",
-                         default=True)
+    resume: str = _help(
+        "auto: continue from the run directory's latest checkpoint when the saved config "
+        "matches this one (fields that do not change results excepted: run.iterations, "
+        "time_limit_s, checkpointing, logging), and refuse with the differing fields named "
+        "otherwise; force: continue whatever differs; never: start over, overwriting the "
+        "directory's checkpoints and logs.", default="auto")
     export: bool = _help("Write the final policy as a plain HF model directory.", default=True)
     tensorboard: bool = _help("Mirror metrics to TensorBoard.", default=True)
     wandb: bool = _help("Mirror metrics to Weights & Biases (needs wandb installed).",
@@ -249,7 +259,7 @@ class ConfigError(ValueError):
 
 CHOICES = {
     "model.dtype": ("auto", "float32", "bfloat16"),
-    "env.name": ("mab", "tictactoe"),
+    "env.name": ("mab", "contextual_bandit", "tictactoe"),
     "env.noise": ("low", "medium", "high"),
     "env.reward_type": ("gaussian", "bernoulli"),
     "env.opponent": ("random", "minimax", "mcts", "noisy"),
@@ -260,6 +270,7 @@ CHOICES = {
     "optim.optimizer": ("adamw", "adafactor"),
     "engine.zero_stage": (0, 1, 2, 3),
     "run.mode": ("rl", "sft"),
+    "run.resume": ("auto", "force", "never"),
 }
 POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size",
             "rollout.num_envs", "rollout.max_new_tokens", "rollout.generation_batch_size",
@@ -273,6 +284,46 @@ NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.max_u
                 "optim.grad_clip", "warm_start.steps", "warm_start.lr", "eval.temperature",
                 "rollout.temperature", "run.time_limit_s", "run.checkpoint_every",
                 "run.sample_rollouts", "engine.threads")
+
+
+# Envs of fixed episode length (the horizon): Monte Carlo advantages, no value head.
+BANDITS = ("mab", "contextual_bandit")
+
+
+def env_options(config: TrainConfig, split: str) -> dict[str, Any]:
+    """The options of ``rlft.envs.make(config.env.name, ...)`` for the train or eval split."""
+    env = config.env
+    if env.name == "mab":
+        return dict(num_arms=env.num_arms, horizon=env.horizon, noise=env.noise,
+                    reward_type=env.reward_type, pooled=True, split=split,
+                    pool_size=env.pool_size, eval_pool_size=env.eval_pool_size)
+    if env.name == "contextual_bandit":
+        return dict(num_arms=env.num_arms, horizon=env.horizon, split=split,
+                    data_dir=env.data_dir)
+    return dict(opponent=env.opponent)
+
+
+def _validate_env(config: TrainConfig) -> None:
+    """Builds the env's own config (no env, no data read) so that its checks run now; an error
+    names the env.<field> it comes from."""
+    from rlft.envs.registry import registered
+
+    options = env_options(config, "train")
+    try:
+        registered()[config.env.name].config_class(**options)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        field_name = next((name for name in options if message.startswith(name)), None)
+        raise ConfigError(f"env.{message}" if field_name else f"env: {message}") from None
+    if config.env.data_dir is not None and not Path(config.env.data_dir).is_dir():
+        raise ConfigError(f"env.data_dir {config.env.data_dir!r} is not a directory")
+    if config.env.name == "mab":
+        from rlft.text.prompts import mab_labels
+
+        try:
+            mab_labels(config.env.variant, config.env.num_arms)
+        except ValueError as error:
+            raise ConfigError(f"env.variant / env.num_arms: {error}") from None
 
 
 def _get(config: TrainConfig, path: str) -> Any:
@@ -315,9 +366,10 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
         raise ConfigError(
             f"optim.batch_size ({config.optim.batch_size}) must be a multiple of "
             f"optim.micro_batch_size x ranks ({config.optim.micro_batch_size} x {world_size})")
+    _validate_env(config)
     if config.run.mode == "sft":
         _validate_sft(config)
-    elif config.env.name == "mab":
+    elif config.env.name in BANDITS:
         transitions = config.rollout.num_envs * config.env.horizon * world_size
         if transitions < config.optim.batch_size:
             raise ConfigError(

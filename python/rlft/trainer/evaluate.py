@@ -22,30 +22,27 @@ from rlft.agents.llm_agent import LLMAgent
 from rlft.analysis.stats import mean_ci95, paired_difference
 from rlft.envs import make
 from rlft.text.prompts import PromptConfig
-from rlft.trainer.config import TrainConfig
+from rlft.trainer.config import BANDITS, TrainConfig, env_options
 from rlft.trainer.rollout import collect_rollout
 
 # Per-instance metrics of a summary, by env: compared per instance between policies.
 PER_INSTANCE = {"mab": ("final_regret", "coverage", "shaped_return"),
+                "contextual_bandit": ("final_regret", "shaped_return"),
                 "tictactoe": ("win", "loss", "shaped_return")}
 
 
 def prompt_config(config: TrainConfig) -> PromptConfig:
-    bandit = config.env.name == "mab"
-    return PromptConfig(variant=config.env.variant if bandit else "button", cot=config.env.cot,
-                        history_window=config.env.history_window, summary=config.env.summary,
-                        compact=config.env.compact_prompt and bandit,
-                        observation_only=config.env.observation_only and bandit,
+    mab = config.env.name == "mab"
+    return PromptConfig(variant=config.env.variant if mab else "button", cot=config.env.cot,
+                        history_window=config.env.history_window,
+                        summary=config.env.summary and config.env.name in BANDITS,
+                        compact=config.env.compact_prompt and mab,
+                        observation_only=config.env.observation_only and mab,
                         reward_decimals=config.env.reward_decimals)
 
 
 def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
-    if config.env.name == "mab":
-        return make("mab", num_envs=num_envs, seed=seed, num_arms=config.env.num_arms,
-                    horizon=config.env.horizon, noise=config.env.noise,
-                    reward_type=config.env.reward_type, pooled=True, split=split,
-                    pool_size=config.env.pool_size, eval_pool_size=config.env.eval_pool_size)
-    return make("tictactoe", num_envs=num_envs, seed=seed, opponent=config.env.opponent)
+    return make(config.env.name, num_envs=num_envs, seed=seed, **env_options(config, split))
 
 
 def heldout_options(config: TrainConfig, env: Any, seed_index: int) -> dict[str, Any] | None:
@@ -71,7 +68,7 @@ def summarize(per_instance: dict[str, np.ndarray], invalid_rate: float) -> dict[
 def _per_instance(config: TrainConfig, shaped: list[np.ndarray], regret: list[np.ndarray],
                   coverage: list[np.ndarray], winner: list[np.ndarray]) -> dict[str, np.ndarray]:
     out = {"shaped_return": np.concatenate(shaped)}
-    if config.env.name == "mab":
+    if config.env.name in BANDITS:
         out.update(final_regret=np.concatenate(regret), coverage=np.concatenate(coverage))
     else:
         outcome = np.concatenate(winner)

@@ -15,8 +15,8 @@ import torch
 from rlft.agents.generation import SamplingConfig
 from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
 from rlft.trainer import advantages as adv
-from rlft.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from rlft.trainer.config import TINY_OPTIONS, ConfigError, TrainConfig, validate
+from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
+from rlft.trainer.config import BANDITS, TINY_OPTIONS, ConfigError, TrainConfig, validate
 from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disable_dropout,
                                  init_world, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env, prompt_config
@@ -93,7 +93,7 @@ def add_lora(config: TrainConfig, lm: Any) -> Any:
 def estimated_optimizer_steps(config: TrainConfig, world: World) -> int:
     """For the cosine schedule. Bandit rollouts have exactly num_envs x horizon transitions;
     tic-tac-toe episodes are assumed to last 4 agent moves."""
-    length = config.env.horizon if config.env.name == "mab" else 4
+    length = config.env.horizon if config.env.name in BANDITS else 4
     per_rank = config.rollout.num_envs * length
     per_rollout = max(1, per_rank * world.size // config.optim.batch_size)
     return max(1, config.run.iterations * config.algo.update_epochs * per_rollout)
@@ -292,15 +292,16 @@ def _drifted(config: TrainConfig, approx_kls: list[float], world: World,
 # ----------------------------------------------------------------------------- the run
 
 def train(config: TrainConfig) -> dict[str, Any]:
+    out = Path(config.run.out_dir)
+    # Before any work, and before this run's config.json replaces the saved one.
+    resume_tag = checkpoint_to_resume(config, out)
     world = init_world(config.engine.threads)
     validate(config, world.size)
     torch.manual_seed(config.run.seed)
-    out = Path(config.run.out_dir)
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     checkpoints = out / "checkpoints"
-    resume_tag = latest_checkpoint(checkpoints) if config.run.resume else None
 
     lm, tokenizer = load_policy_model(config, world)
     # Dropout would make the ratio pi/pi_old differ from 1 at an unchanged policy (and the
@@ -397,7 +398,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "perf/update_tokens_per_s": update_stats["optim/trained_tokens"]
             / max(t4 - t3, 1e-9),
         }
-        if config.env.name == "mab":
+        if config.env.name in BANDITS:
             metrics["env/regret"] = float(np.mean(rollout.final_regret))
         else:
             metrics["env/win_rate"] = float(np.mean(rollout.winner == 1))

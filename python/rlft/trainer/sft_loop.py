@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from rlft.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
 from rlft.trainer.config import ConfigError, TrainConfig, validate
 from rlft.trainer.engine import World, agree_any, build_engine, init_world
 from rlft.trainer.evaluate import evaluate_policy, finish_run, prompt_config
@@ -145,10 +145,12 @@ def _plot_losses(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def train_sft(config: TrainConfig) -> dict[str, Any]:
+    out = Path(config.run.out_dir)
+    # Before any work, and before this run's config.json replaces the saved one.
+    resume_tag = checkpoint_to_resume(config, out)
     world: World = init_world(config.engine.threads)
     validate(config, world.size)
     torch.manual_seed(config.run.seed)
-    out = Path(config.run.out_dir)
     manifest, records = load_sft_records(config)
     train_records, val_records = split_by_episode(records, config.sft.val_fraction,
                                                   config.run.seed)
@@ -158,7 +160,6 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         (out / "dataset_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     checkpoints = out / "checkpoints"
-    resume_tag = latest_checkpoint(checkpoints) if config.run.resume else None
 
     from rlft.sft.encoding import encode_examples
 
