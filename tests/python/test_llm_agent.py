@@ -1,6 +1,8 @@
 """The LLM agent: the real tiny model end to end, and scripted answers for the exploration
 mechanisms (whose effect must then be exact)."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,20 @@ def test_tiny_model_plays_a_bandit_end_to_end(tiny_model):
     # A random-init model writes no ACTION=: every step is flagged and a random arm played.
     assert all(r.invalid == (r.status != "OK") for r in records)
     assert agent.new_tokens > 0
+
+
+def test_model_without_chat_template_plays_through_the_plain_text_format(tiny_model):
+    model, tokenizer = tiny_model
+    plain = copy.deepcopy(tokenizer)
+    plain.chat_template = None  # as a base model's tokenizer
+    env = make("mab", num_envs=2, seed=0, num_arms=5, horizon=2)
+    agent = LLMAgent(model, plain, env, sampling=SamplingConfig(max_new_tokens=4),
+                     exploration=ExplorationConfig(self_correction=True))
+    rollout = run_episodes(env, agent, num_episodes=1, seed=0)
+    assert ((rollout.actions >= 0) & (rollout.actions < 5)).all()
+    prompt = agent.transcript[-1][0].prompt
+    assert prompt.startswith("Q: You are a bandit algorithm") and prompt.endswith("?\nA:")
+    assert "<|im_start|>" not in prompt
 
 
 def test_greedy_generation_is_deterministic_and_batch_independent(tiny_model):

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from rlft.text import templates
-from rlft.text.chat import (format_chat, format_prompt, format_prompts, merge_system_message,
-                            supports_system_role)
+from rlft.text.chat import (format_chat, format_plain_text, format_prompt, format_prompts,
+                            merge_system_message, supports_system_role)
 from rlft.text.env_prompts import (CbPrompter, LabelShuffler, MabPrompter, PromptBatch,
                                    TicTacToePrompter, random_label_permutations)
 from rlft.text.history import HistoryStep, InteractionHistory
@@ -65,9 +65,10 @@ DROPPING_TEMPLATE = (  # ignores system messages without complaint
 SYSTEM_TEXT = "You are a careful decision-making agent."
 
 
-def make_tokenizer(chat_template: str | None):
-    """A tiny word-level tokenizer built locally (no downloads) with the given chat template."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+def make_tokenizer(chat_template: str | None, adds_bos: bool = False):
+    """A tiny word-level tokenizer built locally (no downloads) with the given chat template;
+    ``adds_bos``: it puts <bos> in front of every text it encodes (as Gemma's does)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     vocab = {"[UNK]": 0, "<bos>": 1, "<eos>": 2, "<pad>": 3}
@@ -75,6 +76,9 @@ def make_tokenizer(chat_template: str | None):
         vocab[word] = len(vocab)
     backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    if adds_bos:
+        backend.post_processor = processors.TemplateProcessing(
+            single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", 1)])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<bos>",
                                         eos_token="<eos>", pad_token="<pad>", unk_token="[UNK]")
     if chat_template is not None:
@@ -608,8 +612,6 @@ def test_system_role_probe_is_cached_per_template() -> None:
 
 def test_chat_input_errors() -> None:
     chatml = make_tokenizer(CHATML_TEMPLATE)
-    with pytest.raises(ValueError, match="no chat_template"):
-        format_prompt(make_tokenizer(None), "hi")
     with pytest.raises(ValueError, match="empty"):
         format_chat(chatml, [])
     with pytest.raises(ValueError, match="unknown role"):
@@ -626,6 +628,54 @@ def test_chat_input_errors() -> None:
              {"role": "assistant", "content": "A"}, {"role": "user", "content": "U2"}]
     assert merge_system_message(multi)[0] == {"role": "user", "content": "S\n\nU1"}
     assert merge_system_message(multi)[1:] == multi[2:]
+
+
+SELF_CORRECTION_TURNS = [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"},
+                         {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}]
+
+
+@pytest.mark.parametrize("template", [None, ""])
+def test_tokenizer_without_chat_template_gets_the_plain_text_format(template) -> None:
+    plain = make_tokenizer(template)
+    assert supports_system_role(plain) is False
+    assert format_prompt(plain, "What do you predict next?") == "Q: What do you predict next?\nA:"
+    assert format_prompt(plain, "hi", SYSTEM_TEXT) == f"Q: {SYSTEM_TEXT}\n\nhi\nA:"
+    assert format_chat(plain, SELF_CORRECTION_TURNS) == "Q: S\n\nU1\nA: A1\nQ: U2\nA:"
+    assert format_chat(plain, SELF_CORRECTION_TURNS, add_generation_prompt=False) == (
+        "Q: S\n\nU1\nA: A1\nQ: U2\n")
+    assert format_chat(plain, SELF_CORRECTION_TURNS, system_role=False) == format_chat(
+        plain, SELF_CORRECTION_TURNS)
+    # A generated answer keeps the space the model wrote after "A:", so the turn reads as generated.
+    generated = [{"role": "user", "content": "U"}, {"role": "assistant", "content": " ACTION=red\n"},
+                 {"role": "user", "content": "  two spaces"}]
+    assert format_chat(plain, generated) == "Q: U\nA: ACTION=red\n\nQ:  two spaces\nA:"
+    with pytest.raises(ValueError, match="plain-text format has no system role"):
+        format_prompt(plain, "hi", SYSTEM_TEXT, system_role=True)
+    with pytest.raises(ValueError, match="unknown role"):
+        format_chat(plain, [{"role": "tool", "content": "x"}])
+
+
+def test_plain_text_format_starts_with_bos_when_the_tokenizer_adds_one() -> None:
+    adds_bos = make_tokenizer(None, adds_bos=True)
+    bos = adds_bos.bos_token_id
+    assert adds_bos("you are")["input_ids"][0] == bos
+    text = format_prompt(adds_bos, "you are")
+    assert text == "<bos>Q: you are\nA:"
+    # rlft tokenizes formatted text without special tokens: BOS comes once, from the format.
+    ids = adds_bos(text, add_special_tokens=False)["input_ids"]
+    assert ids[0] == bos and ids.count(bos) == 1
+    assert not format_prompt(make_tokenizer(None), "you are").startswith("<bos>")
+    assert format_plain_text(SELF_CORRECTION_TURNS, bos_token="<s>") == (
+        "<s>" + format_chat(make_tokenizer(None), SELF_CORRECTION_TURNS))
+
+
+def test_plain_text_format_rejects_bad_turns() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        format_plain_text([])
+    with pytest.raises(ValueError, match="user message"):
+        format_plain_text([{"role": "system", "content": "x"}])
+    with pytest.raises(TypeError, match="bos_token"):
+        format_plain_text([{"role": "user", "content": "x"}], bos_token=None)  # type: ignore[arg-type]
 
 
 def test_observation_only_needs_a_compact_summary_only_prompt() -> None:

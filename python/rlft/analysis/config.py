@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlft.evaluation.config import _parse_value
+from rlft.models.loading import PRESETS_HELP
 
 NOISE_LEVELS = ("low", "medium", "high")
 VARIANTS = ("button", "continuous")
@@ -68,7 +69,7 @@ class AnalysisBase:
     """Fields shared by every analysis: which policy, where to write, how to sample."""
 
     model: str = field(default="tiny", metadata={
-        "help": "Policy model: preset (tiny, smollm2-135m), hub id or local model directory "
+        "help": f"Policy model: preset ({PRESETS_HELP}), hub id or local model directory "
                 "(RLFT or SFT exports included)."})
     out: str = field(default="runs/analysis", metadata={"help": "Run directory to write."})
     seed: int = field(default=0, metadata={"help": "Base seed of instances and histories."})

@@ -6,6 +6,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from rlft.models.loading import PRESETS_HELP
+
 ENV_NAMES = ("mab", "contextual_bandit", "tictactoe")
 INSTANCE_SETS = ("seeded", "heldout")
 
@@ -36,7 +38,7 @@ class EvalConfig:
         "help": "Classic agent options KEY=VALUE, e.g. epsilon=0.1 (repeatable)."})
     # LLM agent settings
     model: str = field(default="tiny", metadata={
-        "help": "LLM agent: preset (tiny, smollm2-135m), hub id or local model directory."})
+        "help": f"LLM agent: preset ({PRESETS_HELP}), hub id or local model directory."})
     variant: str = field(default="button", metadata={
         "help": "Bandit prompt variant: button (colour labels) or continuous (0..K-1)."})
     cot: bool = field(default=True, metadata={"help": "Chain-of-thought output instruction."})

@@ -12,6 +12,8 @@ from typing import Any, Sequence
 
 import yaml
 
+from rlft.models.loading import PRESETS_HELP
+
 
 def _help(text: str, **kwargs: Any) -> Any:
     return field(metadata={"help": text}, **kwargs)
@@ -19,7 +21,7 @@ def _help(text: str, **kwargs: Any) -> Any:
 
 @dataclass
 class ModelSection:
-    name: str = _help("Model preset (tiny, smollm2-135m), Hugging Face hub id or local "
+    name: str = _help(f"Model preset ({PRESETS_HELP}), Hugging Face hub id or local "
                       "directory, e.g. an SFT export.", default="tiny")
     dtype: str = _help("auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16.", default="auto")
     lora: bool = _help("Train LoRA adapters (PEFT) instead of all weights; the reference "
