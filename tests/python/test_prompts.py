@@ -21,8 +21,8 @@ from rlft.text.chat import (format_chat, format_plain_text, format_prompt, forma
 from rlft.text.env_prompts import (CbPrompter, LabelShuffler, MabPrompter, PromptBatch,
                                    TicTacToePrompter, random_label_permutations)
 from rlft.text.history import HistoryStep, InteractionHistory
-from rlft.text.prompts import (CbContext, CbTask, MabTask, PromptConfig, board_string,
-                               describe_user, epsilon_greedy_rationale, format_number,
+from rlft.text.prompts import (CbContext, CbTask, MabTask, PromptConfig, PromptStyle,
+                               board_string, describe_user, epsilon_greedy_rationale, format_number,
                                format_values, mab_labels, render_cb_prompt, render_mab_prompt,
                                render_tictactoe_prompt, try_all_rationale, ucb_thought_rationale)
 
@@ -106,10 +106,9 @@ GOLDEN_CASES: dict[str, Callable[[], str]] = {
     "mab_button_randomised": lambda: mab(randomise_labels=True, summary=True,
                                          display=RANDOMISED_DISPLAY),
     "mab_button_ucb_instructed": lambda: mab(ucb_instructed=True),
-    "mab_button_compact_summary_only": lambda: mab(compact=True, cot=False, history_window=0,
+    "mab_button_compact_summary_only": lambda: mab(style="compact", cot=False, history_window=0,
                                                    summary=True),
-    "mab_button_observation_only": lambda: mab(compact=True, cot=False, history_window=0,
-                                               summary=True, observation_only=True),
+    "mab_button_observation_only": lambda: mab(style="observation", cot=False),
     "mab_button_k20_bernoulli": lambda: mab(task=MabTask(20, 50, "bernoulli"), cot=False),
     "mab_continuous_cot": lambda: mab(variant="continuous"),
     "mab_continuous_no_cot": lambda: mab(variant="continuous", cot=False),
@@ -236,9 +235,12 @@ def test_tictactoe_state_and_legal_actions() -> None:
     assert "Legal actions" not in hidden and "legal actions" not in hidden
     assert render_tictactoe_prompt(PromptConfig(), [HistoryStep(0, 3, 1.0, "000000000")],
                                    TTT_BOARD).count("Reward=1\n") == 1
-    for bad in (PromptConfig(summary=True), PromptConfig(randomise_labels=True),
-                PromptConfig(ucb_instructed=True), PromptConfig(compact=True)):
-        with pytest.raises(ValueError, match="bandits only"):
+    for bad, field_name in ((PromptConfig(summary=True), "summary"),
+                            (PromptConfig(randomise_labels=True), "randomise_labels"),
+                            (PromptConfig(ucb_instructed=True), "ucb_instructed"),
+                            (PromptConfig(style="compact"), "style")):
+        with pytest.raises(ValueError, match=f"{field_name}=.* applies to .* only, not to "
+                                             "tictactoe"):
             render_tictactoe_prompt(bad, [], TTT_BOARD)
     with pytest.raises(ValueError, match="9 cells"):
         board_string("10201")
@@ -678,25 +680,27 @@ def test_plain_text_format_rejects_bad_turns() -> None:
         format_plain_text([{"role": "user", "content": "x"}], bos_token=None)  # type: ignore[arg-type]
 
 
-def test_observation_only_needs_a_compact_summary_only_prompt() -> None:
-    with pytest.raises(ValueError, match="observation_only needs compact=True"):
-        PromptConfig(observation_only=True, cot=False, history_window=0, summary=True)
-    with pytest.raises(ValueError, match="observation_only needs"):
-        PromptConfig(observation_only=True, compact=True, cot=True, history_window=0,
-                     summary=True)
+def test_observation_style_shows_only_the_summary_lines() -> None:
+    for options in ({}, {"cot": False, "summary": True}, {"cot": False, "history_window": 0}):
+        with pytest.raises(ValueError, match="style 'observation' shows only the per-arm"):
+            PromptConfig(style="observation", **options)
+    with pytest.raises(ValueError, match="style must be one of"):
+        PromptConfig(style="terse")
+    assert PromptConfig(style="observation", cot=False).style is PromptStyle.OBSERVATION
+    assert PromptConfig(style="compact").to_dict()["style"] == "compact"
 
 
 def test_compact_prompt_keeps_the_facts_in_fewer_words() -> None:
     full = mab(cot=False, history_window=0, summary=True)
-    compact = mab(compact=True, cot=False, history_window=0, summary=True)
+    compact = mab(style="compact", cot=False, history_window=0, summary=True)
     assert len(compact) < len(full) / 3
     # Same labels, horizon, output format and per-arm statistics.
     for fact in ("blue, green, red, yellow, orange", "50 steps", "ACTION=X", "green: 3, 1.11"):
         assert fact in compact
     assert "So far you have tried/seen" not in compact  # summary-only: no history section
-    with_history = mab(compact=True, cot=False, summary=True)
+    with_history = mab(style="compact", cot=False, summary=True)
     assert "So far you have tried/seen" in with_history
-    with pytest.raises(ValueError, match="compact to the multi-armed bandit only"):
-        render_cb_prompt(PromptConfig(compact=True), CbTask(MOVIES, 50), CB_HISTORY, CB_CURRENT)
-    with pytest.raises(TypeError, match="compact"):
-        PromptConfig(compact=1)
+    with pytest.raises(ValueError, match="style=.* applies to the multi-armed bandit only"):
+        render_cb_prompt(PromptConfig(style="compact"), CbTask(MOVIES, 50), CB_HISTORY,
+                         CB_CURRENT)
+

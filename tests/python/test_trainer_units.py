@@ -14,7 +14,7 @@ from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
 
 def test_default_config_file_loads():
     config = load_config(find_config_file("cpu_default.yaml"))
-    assert config.model.name == "tiny" and config.env.summary
+    assert config.model.name == "tiny" and config.prompt.summary
 
 
 @pytest.mark.parametrize("name", ["smollm2_cpu.yaml", "tictactoe_cpu.yaml", "cpu_regret.yaml",
@@ -36,7 +36,9 @@ def test_every_shipped_config_validates(name):
     ("algo.kl_estimator=k9", "algo.kl_estimator must be one of"),
     ("rollout.temperature=0", "rollout.temperature must be > 0"),
     ("lr=3", "must look like section.key=value"),
-    ("env.reward_decimals=9", "env.reward_decimals must be in"),
+    ("prompt.reward_decimals=9", "prompt.reward_decimals must be an int in"),
+    ("prompt.style=terse", r"prompt.style must be one of \['full', 'compact', 'observation'\]"),
+    ("prompt.history_window=0", "prompt.history_window=0 shows nothing"),
     ("algo.min_valid_ratio=1.5", r"algo.min_valid_ratio must be in \[0, 1\]"),
     ("algo.max_update_kl=-1", "algo.max_update_kl must be >= 0"),
     ("algo.reset_momentum_after=-1", "algo.reset_momentum_after must be >= 0"),
@@ -44,13 +46,13 @@ def test_every_shipped_config_validates(name):
     ("optim.adam_betas=[0.9]", r"optim.adam_betas must be two numbers in \[0, 1\)"),
     ("optim.adam_betas=[0.9,1.0]", r"optim.adam_betas must be two numbers"),
     ("optim.adam_betas=[0.9,high]", "optim.adam_betas must be float"),
-    ("env.observation_only=true", "env.observation_only needs env.name=mab"),
+    ("prompt.style=observation", "prompt.style 'observation' shows only the per-arm summary"),
     ("eval.episodes=257", r"eval.episodes x eval.seeds \(257 distinct instances\) exceeds"),
     ("eval.seeds=5", r"eval.episodes x eval.seeds \(320 distinct instances\) exceeds"),
     ("algo.kl_estimator=k1", "k1 has zero expected gradient as a loss term"),
     ("algo.kl_mode=penalty", "algo.kl_mode must be one of"),
     ("env.num_arms=1", "env.num_arms must be"),
-    ("env.num_arms=41", "env.variant / env.num_arms: the button variant has 40"),
+    ("env.num_arms=41", "prompt.variant / env.num_arms: the button variant has 40"),
     ("env.noise=loud", "env.noise must be one of"),
     ("env.data_dir=/no/such/dir", "env.data_dir '/no/such/dir' is not a directory"),
     ("run.resume=false", "run.resume must be str"),
@@ -71,9 +73,10 @@ def test_tiny_settings_rejected_for_other_models():
 
 
 def test_bandit_only_prompt_options_rejected_for_tictactoe():
-    with pytest.raises(ConfigError, match="env.compact_prompt apply to bandits only"):
-        load_config(None, ["env.name=tictactoe", "algo.advantage=gae", "env.compact_prompt=true"])
-    assert load_config(None, ["env.compact_prompt=true"]).env.compact_prompt
+    with pytest.raises(ConfigError, match="prompt.style='compact' applies to the multi-armed "
+                                          "bandit only, not to tictactoe"):
+        load_config(None, ["env.name=tictactoe", "algo.advantage=gae", "prompt.style=compact"])
+    assert load_config(None, ["prompt.style=compact"]).prompt.style.value == "compact"
 
 
 def test_impossible_batch_arithmetic():

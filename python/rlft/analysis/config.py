@@ -14,9 +14,9 @@ from typing import Any
 
 from rlft.evaluation.config import _parse_value
 from rlft.models.loading import PRESETS_HELP
+from rlft.text.prompts import PromptConfig
 
 NOISE_LEVELS = ("low", "medium", "high")
-VARIANTS = ("button", "continuous")
 COT_SETTINGS = ("cot", "no_cot")
 UCB_FORMULAS = ("ucb1", "inverse_sqrt")
 
@@ -73,9 +73,9 @@ class AnalysisBase:
                 "(RLFT or SFT exports included)."})
     out: str = field(default="runs/analysis", metadata={"help": "Run directory to write."})
     seed: int = field(default=0, metadata={"help": "Base seed of instances and histories."})
-    variant: str = field(default="button", metadata={
-        "help": "Bandit prompt variant: button (colour labels, the paper's analyses) or "
-                "continuous (0..K-1)."})
+    prompt: PromptConfig = field(default_factory=PromptConfig, metadata={
+        "help": "The prompt the analysis starts from (the paper's by default); each analysis "
+                "sets what it varies (cot, ucb_instructed) itself."})
     noise: str = field(default="medium", metadata={
         "help": "Gaussian reward noise: low / medium / high = sigma 0.1 / 1 / 3."})
     batch_size: int = field(default=64, metadata={"help": "Prompts per generate() call."})
@@ -84,7 +84,10 @@ class AnalysisBase:
         "help": "Model dtype (float32, bfloat16, auto)."})
 
     def __post_init__(self) -> None:
-        _check_choice("variant", self.variant, VARIANTS)
+        if not isinstance(self.prompt, PromptConfig):
+            raise TypeError(f"prompt must be a PromptConfig, got {type(self.prompt).__name__}")
+        self.prompt.validate()
+        self.prompt.check_env("mab")
         _check_choice("noise", self.noise, NOISE_LEVELS)
         _check_min(self, ("seed",), 0)
         _check_min(self, ("batch_size",), 1)

@@ -13,6 +13,7 @@ steps with the evaluation harness' rollout loop. Reported per setting:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any, Callable
@@ -81,8 +82,8 @@ def _default_factory(config: GreedinessConfig, arms: int, cot: str,
             policy.extend(load_policy(config))
         model, tokenizer = policy
         budget = config.max_new_tokens if cot == "cot" else config.no_cot_max_new_tokens
-        return llm_agent(model, tokenizer, env, variant=config.variant, cot=cot == "cot",
-                         max_new_tokens=budget, temperature=config.temperature,
+        prompt = dataclasses.replace(config.prompt, cot=cot == "cot")
+        return llm_agent(model, tokenizer, env, prompt=prompt, max_new_tokens=budget, temperature=config.temperature,
                          batch_size=config.batch_size, extra_patterns=config.answer_pattern)
     return build
 

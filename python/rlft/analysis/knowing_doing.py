@@ -22,6 +22,7 @@ agents that write known rationales stand in for the LLM in tests.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -195,10 +196,9 @@ def _default_factory(config: KnowingDoingConfig) -> AgentFactory:
     def build(env: Any, seed: int) -> Any:
         if not policy:
             policy.extend(load_policy(config))
-        return llm_agent(*policy, env, variant=config.variant, cot=True,
-                         max_new_tokens=config.max_new_tokens,
-                         temperature=config.temperature, batch_size=config.batch_size,
-                         ucb_instructed=True)
+        prompt = dataclasses.replace(config.prompt, cot=True, ucb_instructed=True)
+        return llm_agent(*policy, env, prompt=prompt, max_new_tokens=config.max_new_tokens,
+                         temperature=config.temperature, batch_size=config.batch_size)
     return build
 
 
@@ -218,7 +218,7 @@ def run_knowing_doing(config: KnowingDoingConfig, agent_factory: AgentFactory | 
     grid = generation_grid(transcripts, config.episodes, config.horizon)
     texts = [[record.generation if record is not None else None for record in row]
              for row in grid]
-    labels = mab_labels(config.variant, config.arms)
+    labels = mab_labels(config.prompt.variant, config.arms)
     metrics = knowing_doing_metrics(rollout.actions, rollout.rewards, texts, labels,
                                     config.ucb_formula, config.ucb_c, rollout.invalid)
     metrics.update(analysis="knowing-doing", model=config.model, ucb_formula=config.ucb_formula,

@@ -60,18 +60,14 @@ def load_policy(config: AnalysisBase) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def llm_agent(model: Any, tokenizer: Any, env: Any, *, variant: str, cot: bool,
-              max_new_tokens: int, temperature: float, batch_size: int,
-              ucb_instructed: bool = False, extra_patterns: Sequence[str] = ()) -> Agent:
+def llm_agent(model: Any, tokenizer: Any, env: Any, *, prompt: Any, max_new_tokens: int,
+              temperature: float, batch_size: int, extra_patterns: Sequence[str] = ()) -> Agent:
     """The LLM agent of the evaluation harness with the analysis' prompt and sampling.
     extra_patterns: answer templates read besides ``ACTION={action}`` (not the paper's
     parse; for small models that name their choice in prose)."""
     from rlft.agents.generation import SamplingConfig
     from rlft.agents.llm_agent import LLMAgent
     from rlft.text import DEFAULT_PATTERNS
-    from rlft.text.prompts import PromptConfig
-
-    prompt = PromptConfig(variant=variant, cot=cot, ucb_instructed=ucb_instructed)
     sampling = SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens,
                               batch_size=batch_size)
     patterns = (*DEFAULT_PATTERNS, *extra_patterns) if extra_patterns else None

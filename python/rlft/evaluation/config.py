@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlft.models.loading import PRESETS_HELP
+from rlft.text.prompts import PromptConfig
 
 ENV_NAMES = ("mab", "contextual_bandit", "tictactoe")
 INSTANCE_SETS = ("seeded", "heldout")
@@ -39,26 +40,12 @@ class EvalConfig:
     # LLM agent settings
     model: str = field(default="tiny", metadata={
         "help": f"LLM agent: preset ({PRESETS_HELP}), hub id or local model directory."})
-    variant: str = field(default="button", metadata={
-        "help": "Bandit prompt variant: button (colour labels) or continuous (0..K-1)."})
-    cot: bool = field(default=True, metadata={"help": "Chain-of-thought output instruction."})
+    prompt: PromptConfig = field(default_factory=PromptConfig, metadata={
+        "help": "How the LLM agent's prompts are rendered."})
     max_new_tokens: int = field(default=256, metadata={"help": "Generation budget G per step."})
     temperature: float = field(default=0.0, metadata={
         "help": "Sampling temperature (paper evaluates greedily: 0)."})
     batch_size: int = field(default=64, metadata={"help": "Prompts per generate() call."})
-    history_window: int | None = field(default=None, metadata={
-        "help": "History lines shown (last C steps); default the whole episode."})
-    summary: bool = field(default=False, metadata={"help": "Context summary mechanism."})
-    reward_decimals: int = field(default=2, metadata={
-        "help": "Bandits: decimals of the rewards and means shown in the prompt."})
-    compact_prompt: bool = field(default=False, metadata={
-        "help": "Multi-armed bandit: compact prompt wording (as trained with "
-                "env.compact_prompt, e.g. configs/cpu_regret.yaml)."})
-    observation_only: bool = field(default=False, metadata={
-        "help": "Multi-armed bandit, compact summary-only no-CoT prompts: only the summary "
-                "lines and 'Next?' (as trained with env.observation_only)."})
-    randomise_labels: bool = field(default=False, metadata={
-        "help": "Context randomisation mechanism (fresh label permutation each step)."})
     try_all: bool = field(default=False, metadata={"help": "Try-all mechanism."})
     epsilon: float = field(default=0.0, metadata={"help": "Epsilon-greedy mechanism (paper 0.1)."})
     self_consistency: int = field(default=1, metadata={"help": "Samples per majority vote."})
@@ -75,6 +62,11 @@ class EvalConfig:
         for name in ("episodes", "seeds", "arms", "horizon", "max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not isinstance(self.prompt, PromptConfig):
+            raise TypeError(f"prompt must be a PromptConfig, got {type(self.prompt).__name__}")
+        self.prompt.validate()
+        if self.agent == "llm":
+            self.prompt.check_env(self.env)
 
     def agent_kwargs(self) -> dict[str, Any]:
         """--agent-option KEY=VALUE pairs, values parsed as int, float, bool or string."""

@@ -42,7 +42,7 @@ def build_env(config: EvalConfig, seed: int) -> tuple[Any, dict[str, Any] | None
         return env, None
     if config.env == "contextual_bandit":
         return make("contextual_bandit", num_envs=config.episodes, seed=seed,
-                    num_movies=config.arms, horizon=config.horizon, split="eval"), None
+                    num_arms=config.arms, horizon=config.horizon, split="eval"), None
     return make("tictactoe", num_envs=config.episodes, seed=seed,
                 opponent=config.opponent), None
 
@@ -53,24 +53,15 @@ def build_agent(config: EvalConfig, env: Any) -> Agent:
     from rlft.agents.generation import SamplingConfig
     from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
     from rlft.models import load_model_and_tokenizer
-    from rlft.text.prompts import PromptConfig
 
     model, tokenizer = load_model_and_tokenizer(config.model)
     model.eval()
-    bandit = config.env != "tictactoe"
-    prompt = PromptConfig(
-        variant=config.variant if config.env == "mab" else "button", cot=config.cot,
-        history_window=config.history_window, summary=config.summary and bandit,
-        randomise_labels=config.randomise_labels and bandit,
-        compact=config.compact_prompt and config.env == "mab",
-        observation_only=config.observation_only and config.env == "mab",
-        reward_decimals=config.reward_decimals)
     sampling = SamplingConfig(temperature=config.temperature,
                               max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
     exploration = ExplorationConfig(try_all=config.try_all, epsilon=config.epsilon,
                                     self_consistency=config.self_consistency,
                                     self_correction=config.self_correction)
-    return LLMAgent(model, tokenizer, env, prompt, sampling, exploration,
+    return LLMAgent(model, tokenizer, env, config.prompt, sampling, exploration,
                     keep_transcript=config.save_prompts)
 
 

@@ -5,12 +5,15 @@ work starts, and every error names the field."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
+
+from rlft.text.prompts import PromptConfig
 
 from rlft.models.loading import PRESETS_HELP
 
@@ -62,19 +65,6 @@ class EnvSection:
                                 default=256)
     opponent: str = _help("Tic-tac-toe opponent: random, minimax, mcts, noisy.",
                           default="random")
-    variant: str = _help("Prompt variant: button or continuous.", default="button")
-    cot: bool = _help("Chain-of-thought output instruction.", default=True)
-    history_window: int | None = _help("History lines shown (None: the whole episode; 0 with "
-                                       "summary: summary-only observation).", default=None)
-    summary: bool = _help("Append per-arm counts and mean rewards (context summary).",
-                          default=False)
-    compact_prompt: bool = _help("Bandits: compact prompt wording, about half the tokens (a "
-                                 "one-sentence task, terse summary lines).", default=False)
-    observation_only: bool = _help(
-        "Bandits, compact summary-only no-CoT prompts: only the per-arm summary lines and "
-        "'Next?', no task sentence or instruction (from-scratch models on CPU).", default=False)
-    reward_decimals: int = _help("Bandits: decimals of the rewards and means shown in the "
-                                 "prompt (fewer digits: fewer tokens to read).", default=2)
 
 
 @dataclass
@@ -242,6 +232,7 @@ class TrainConfig:
 
     model: ModelSection = field(default_factory=ModelSection)
     env: EnvSection = field(default_factory=EnvSection)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
     rollout: RolloutSection = field(default_factory=RolloutSection)
     algo: AlgoSection = field(default_factory=AlgoSection)
     optim: OptimSection = field(default_factory=OptimSection)
@@ -265,7 +256,6 @@ CHOICES = {
     "env.noise": ("low", "medium", "high"),
     "env.reward_type": ("gaussian", "bernoulli"),
     "env.opponent": ("random", "minimax", "mcts", "noisy"),
-    "env.variant": ("button", "continuous"),
     "algo.advantage": ("mc", "gae"),
     "algo.kl_mode": ("loss", "reward"),
     "algo.kl_estimator": ("k1", "k2", "k3"),
@@ -323,9 +313,9 @@ def _validate_env(config: TrainConfig) -> None:
         from rlft.text.prompts import mab_labels
 
         try:
-            mab_labels(config.env.variant, config.env.num_arms)
+            mab_labels(config.prompt.variant, config.env.num_arms)
         except ValueError as error:
-            raise ConfigError(f"env.variant / env.num_arms: {error}") from None
+            raise ConfigError(f"prompt.variant / env.num_arms: {error}") from None
 
 
 def _get(config: TrainConfig, path: str) -> Any:
@@ -380,19 +370,17 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
     if config.env.name == "tictactoe":
         if config.algo.advantage != "gae" and config.run.mode == "rl":
             raise ConfigError("algo.advantage must be 'gae' for tictactoe (variable length)")
-        if config.algo.try_all or config.env.summary or config.env.compact_prompt:
-            raise ConfigError("algo.try_all, env.summary and env.compact_prompt apply to "
-                              "bandits only")
-    if config.env.observation_only and not (
-            config.env.name == "mab" and config.env.compact_prompt and config.env.summary
-            and config.env.history_window == 0 and not config.env.cot):
-        raise ConfigError("env.observation_only needs env.name=mab, env.compact_prompt=true, "
-                          "env.summary=true, env.history_window=0 and env.cot=false")
-    if config.env.history_window == 0 and not config.env.summary and config.env.name == "mab":
-        raise ConfigError("env.history_window=0 shows nothing: set env.summary=true")
-    if not 0 <= config.env.reward_decimals <= 8:
-        raise ConfigError(f"env.reward_decimals must be in [0, 8], got "
-                          f"{config.env.reward_decimals}")
+        if config.algo.try_all:
+            raise ConfigError("algo.try_all applies to bandits only")
+    try:
+        config.prompt.validate()
+        config.prompt.check_env(config.env.name)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"prompt.{error}") from None
+    if config.env.name == "mab" and config.prompt.history_window == 0 \
+            and not config.prompt.summary and config.prompt.style.value != "observation":
+        raise ConfigError("prompt.history_window=0 shows nothing of the episode: set "
+                          "prompt.summary=true")
     if config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
     instances = config.eval.episodes * config.eval.seeds
@@ -436,6 +424,11 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{path} must be a list, got {value!r}")
         return [_coerce(v, typing.get_args(hint)[0], path) for v in value]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        choices = [member.value for member in hint]
+        if value not in choices:
+            raise ConfigError(f"{path} must be one of {choices}, got {value!r}")
+        return hint(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is float and isinstance(value, str):  # YAML 1.1 reads '3e-4' as a string

@@ -21,7 +21,6 @@ from rlft.agents.generation import SamplingConfig
 from rlft.agents.llm_agent import LLMAgent
 from rlft.analysis.stats import mean_ci95, paired_difference
 from rlft.envs import make
-from rlft.text.prompts import PromptConfig
 from rlft.trainer.config import BANDITS, TrainConfig, env_options
 from rlft.trainer.rollout import collect_rollout
 
@@ -29,16 +28,6 @@ from rlft.trainer.rollout import collect_rollout
 PER_INSTANCE = {"mab": ("final_regret", "coverage", "shaped_return"),
                 "contextual_bandit": ("final_regret", "shaped_return"),
                 "tictactoe": ("win", "loss", "shaped_return")}
-
-
-def prompt_config(config: TrainConfig) -> PromptConfig:
-    mab = config.env.name == "mab"
-    return PromptConfig(variant=config.env.variant if mab else "button", cot=config.env.cot,
-                        history_window=config.env.history_window,
-                        summary=config.env.summary and config.env.name in BANDITS,
-                        compact=config.env.compact_prompt and mab,
-                        observation_only=config.env.observation_only and mab,
-                        reward_decimals=config.env.reward_decimals)
 
 
 def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
@@ -86,7 +75,7 @@ def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any,
                                   max_new_tokens=config.rollout.max_new_tokens,
                                   batch_size=config.rollout.generation_batch_size,
                                   max_prompt_tokens=config.rollout.max_prompt_tokens)
-        agent = LLMAgent(lm, tokenizer, env, prompt_config(config), sampling,
+        agent = LLMAgent(lm, tokenizer, env, config.prompt, sampling,
                          invalid_penalty=config.algo.invalid_penalty, synced_gpus=synced_gpus)
         rollout = collect_rollout(env, agent, seed=10_000 + seed,
                                   reset_options=heldout_options(config, env, seed))

@@ -19,7 +19,7 @@ from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_
 from rlft.trainer.config import BANDITS, TINY_OPTIONS, ConfigError, TrainConfig, validate
 from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disable_dropout,
                                  init_world, use_bf16)
-from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env, prompt_config
+from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.guard import UpdateGuard
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
@@ -69,7 +69,7 @@ def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, direc
     # start trains it whole on the rank's device, then hands it back where it was.
     home = next(lm.parameters()).device
     lm.to(world.device)
-    losses = format_warm_start(lm, tokenizer, env, prompt_config(config),
+    losses = format_warm_start(lm, tokenizer, env, config.prompt,
                                config.warm_start.steps, config.warm_start.batch_size,
                                config.warm_start.lr, config.run.seed,
                                config.rollout.max_prompt_tokens, world.device)
@@ -346,7 +346,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                               batch_size=config.rollout.generation_batch_size,
                               max_prompt_tokens=config.rollout.max_prompt_tokens)
     exploration = ExplorationConfig(try_all=config.algo.try_all, epsilon=config.algo.epsilon)
-    agent = LLMAgent(engine.module.lm, tokenizer, env, prompt_config(config), sampling,
+    agent = LLMAgent(engine.module.lm, tokenizer, env, config.prompt, sampling,
                      exploration, config.algo.invalid_penalty, keep_transcript=True,
                      record_tokens=True, synced_gpus=synced)
 

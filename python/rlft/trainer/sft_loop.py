@@ -20,7 +20,7 @@ import torch
 from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
 from rlft.trainer.config import ConfigError, TrainConfig, validate
 from rlft.trainer.engine import World, agree_any, build_engine, init_world
-from rlft.trainer.evaluate import evaluate_policy, finish_run, prompt_config
+from rlft.trainer.evaluate import evaluate_policy, finish_run
 from rlft.trainer.loop import add_lora, load_policy_model
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.run_log import RunLog
@@ -37,8 +37,8 @@ def target_nll(module: Any, batch: TokenBatch) -> torch.Tensor:
 # ----------------------------------------------------------------------------- data
 
 def load_sft_records(config: TrainConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The manifest and records of sft.dataset, checked against the env section: the
-    evaluation renders prompts from config.env, so they must be the prompts trained on."""
+    """The manifest and records of sft.dataset, checked against the env and prompt sections:
+    the evaluation renders prompts from them, so they must be the prompts trained on."""
     from rlft.sft.dataset import DatasetError, read_examples, read_manifest
 
     try:
@@ -51,12 +51,12 @@ def load_sft_records(config: TrainConfig) -> tuple[dict[str, Any], list[dict[str
         raise ConfigError(f"env.name is {config.env.name!r} but sft.dataset was played on "
                           f"{data_env!r}")
     # Every prompt setting (cot, history_window, summary, variant, ...) must agree.
-    ours = dataclasses.asdict(prompt_config(config))
-    theirs = manifest["prompt_config"]
+    ours = config.prompt.to_dict()
+    theirs = manifest["config"]["prompt"]
     for name in sorted(set(ours) & set(theirs)):
         if ours[name] != theirs[name]:
-            raise ConfigError(f"the prompt setting {name} is {ours[name]!r} here (env.{name} "
-                              f"or its env section twin) but {theirs[name]!r} in sft.dataset")
+            raise ConfigError(f"prompt.{name} is {ours[name]!r} here but {theirs[name]!r} in "
+                              f"sft.dataset")
     if config.sft.max_examples:
         records = records[:config.sft.max_examples]
     return manifest, records
