@@ -113,11 +113,22 @@ def junit_summary(path: Path) -> dict[str, Any]:
     return {**counts, "problems": problems, "skip_reasons": sorted(skip_reasons)}
 
 
+def gpu_test_files() -> list[str]:
+    """The test files that hold gpu-marked tests: those naming the marker or the conftest's
+    torch_device fixture. Only these are collected: other files import packages that the
+    GPU machine lacks (pyspiel, for one)."""
+    return [str(path.relative_to(ROOT)) for path in sorted((ROOT / "tests" / "python")
+                                                           .glob("test_*.py"))
+            if "mark.gpu" in (text := path.read_text()) or "torch_device" in text]
+
+
 def run_tests(work: Path, cap_s: float, env: dict[str, str], cpu: bool) -> dict[str, Any]:
     junit = work / "pytest_gpu.xml"
-    result = run_capped([sys.executable, "-m", "pytest", "-m", "gpu", "tests/python", "-q",
-                         "-rs", "-p", "no:cacheprovider", f"--junitxml={junit}"],
+    files = gpu_test_files()
+    result = run_capped([sys.executable, "-m", "pytest", "-m", "gpu", *files, "-q", "-rs",
+                         "-p", "no:cacheprovider", f"--junitxml={junit}"],
                         cap_s, work / "pytest_gpu.log", env)
+    result["files"] = files
     if junit.is_file():
         result.update(junit_summary(junit))
     # On the GPU every gpu-marked test must run; on the CPU each must be skipped.

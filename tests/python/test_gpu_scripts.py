@@ -45,6 +45,7 @@ def test_gpu_check_cpu_twin_runs_every_part(tmp_path):
     tests = report["tests"]
     assert tests["status"] == "passed" and tests["failed"] == 0
     assert tests["skipped"] >= 6 and tests["skip_reasons"] == [CUDA_REASON]
+    assert "tests/python/test_gpu.py" in tests["files"]
     assert set(report["throughput"]) == {"tiny", "smollm2-135m-shape", "gemma2-2b-shape"}
     for shape, measured in report["throughput"].items():
         assert measured["status"] == "passed", (shape, measured)
