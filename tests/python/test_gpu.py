@@ -262,8 +262,31 @@ def test_zero3_run_with_warm_start_resumes_and_exports_its_final_weights(
     master = get_fp32_state_dict_from_zero_checkpoint(str(out / "checkpoints"),
                                                       tag="iter_000003")
     exported = load_file(str(out / "model" / "model.safetensors"))
+    assert json.loads((out / "model" / "config.json").read_text())["dtype"] == "float32"
     lm_master = {name.removeprefix("lm."): w for name, w in master.items()}
     assert lm_master and set(lm_master) <= set(exported)
     for name, weights in lm_master.items():
         assert exported[name].dtype == torch.float32
         assert torch.equal(exported[name], weights.to(DTYPE[device]).float()), name
+
+
+def test_float32_export_of_a_bf16_model_loads_as_float32(tiny_model, tmp_path):
+    # A bf16 engine's export (found running the cpu variants above with bf16 weights): the
+    # weights were written in fp32 but config.json still said bfloat16, so a plain
+    # from_pretrained (transformers 5: the config's dtype by default) loaded them in bf16.
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    from rlft.trainer.checkpoint import save_model_directory
+
+    model, tokenizer = tiny_model
+    bf16 = copy.deepcopy(model).to(torch.bfloat16)
+    save_model_directory(bf16, tokenizer, tmp_path, torch.float32)
+    assert json.loads((tmp_path / "config.json").read_text())["dtype"] == "float32"
+    assert {w.dtype for w in load_file(str(tmp_path / "model.safetensors")).values()} == \
+        {torch.float32}
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    originals = bf16.state_dict()
+    for name, weights in loaded.state_dict().items():
+        assert weights.dtype == torch.float32, name
+        assert torch.equal(weights, originals[name].float()), name
