@@ -82,6 +82,15 @@ def save_model_directory(lm: torch.nn.Module, tokenizer: Any, out_dir: Path,
     state = {k: v.detach().to(device="cpu", dtype=dtype).clone()
              for k, v in lm.state_dict().items()}
     lm.save_pretrained(str(out_dir), state_dict=state, safe_serialization=True)
+    if dtype is not None:
+        # config.json names the model's dtype (bfloat16 for a bf16 engine's), and transformers
+        # 5 loads a directory in that dtype by default: make it the weights' dtype.
+        config_file = Path(out_dir) / "config.json"
+        config = json.loads(config_file.read_text())
+        for key in ("dtype", "torch_dtype"):
+            if key in config:
+                config[key] = str(dtype).removeprefix("torch.")
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     tokenizer.save_pretrained(str(out_dir))
 
 
