@@ -179,7 +179,7 @@ def measure(shape: str, toy: bool, out: Path) -> dict[str, Any]:
     world = init_world()
     device = world.device
     config = load_config(None, [
-        "env.name=mab", "env.num_arms=5", "env.variant=button", "env.cot=true",
+        "env.name=mab", "env.num_arms=5", "prompt.variant=button", "prompt.cot=true",
         f"env.horizon={setting.horizon}", f"rollout.num_envs={setting.rows}",
         f"rollout.max_new_tokens={setting.new_tokens}",
         f"rollout.generation_batch_size={setting.rows}", "rollout.temperature=1.0",

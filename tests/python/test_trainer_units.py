@@ -18,8 +18,9 @@ def test_default_config_file_loads():
 
 
 @pytest.mark.parametrize("name", ["smollm2_cpu.yaml", "tictactoe_cpu.yaml", "cpu_regret.yaml",
-                                  "gemma2_2b_8gpu.yaml", "gemma2_9b_8gpu.yaml", "sft_bc.yaml",
-                                  "sft_tc.yaml", "sft_tictactoe.yaml"])
+                                  "gemma2_2b_8gpu.yaml", "gemma2_9b_8gpu.yaml", "smollm2_gpu.yaml",
+                                  "sft_bc.yaml", "sft_tc.yaml", "sft_tictactoe.yaml",
+                                  "cb_cpu.yaml"])
 def test_every_shipped_config_validates(name):
     world = 8 if "8gpu" in name else 1
     config = load_config(find_config_file(name), world_size=world)
