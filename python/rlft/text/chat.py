@@ -121,3 +121,18 @@ def format_prompts(tokenizer: Any, prompts: Sequence[str], system: str | None = 
     if isinstance(prompts, str):
         raise TypeError("prompts must be a sequence of strings, not one string")
     return [format_prompt(tokenizer, prompt, system, system_role) for prompt in prompts]
+
+
+# Stands in for a message's remainder, to find where the template puts the content.
+_CONTENT_PROBE = "rlft-content-probe-5c1e"
+
+
+def shared_chat_prefix(tokenizer: Any, content_prefix: str) -> str:
+    """The text that every single-user-turn chat (``format_chat`` with one user message and the
+    generation prompt) starts with when its message starts with ``content_prefix``: the
+    template's header followed by ``content_prefix``. Empty when the template does not copy the
+    message verbatim."""
+    rendered = format_chat(tokenizer, [{"role": "user",
+                                        "content": content_prefix + _CONTENT_PROBE}])
+    head, found, _ = rendered.partition(_CONTENT_PROBE)
+    return head if found and head.endswith(content_prefix) else ""
