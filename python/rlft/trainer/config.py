@@ -147,6 +147,15 @@ class EngineSection:
                                   default=None)
     threads: int = _help("torch threads per rank on CPU (0: leave torch's default).",
                          default=0)
+    gradient_checkpointing: bool = _help(
+        "Recompute each transformer layer's activations in the backward pass of the update "
+        "instead of keeping them: less memory for about a third more compute. Needs "
+        "transformers >= 5.15 and a model whose layers keep the key/value cache under "
+        "checkpointing (Llama, Qwen2, Gemma; not GPT-2).", default=False)
+    zero3_gather_for_generation: bool = _help(
+        "ZeRO-3: gather the full weights on every rank once per rollout and generate without "
+        "collectives. False for a model too large to gather: then every decoded token gathers "
+        "the shards from all ranks (slow) and the ranks generate in lock-step.", default=True)
 
 
 @dataclass
@@ -260,6 +269,14 @@ NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.max_u
                 "run.sample_rollouts", "engine.threads")
 
 
+def checkpointing_keeps_cache() -> bool:
+    """Whether this transformers can keep a layer's cache under gradient checkpointing, which
+    the shared prefix needs (its cache is read, never written, by the checkpointed pass)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    return hasattr(GradientCheckpointingLayer, "_can_checkpoint_with_cache")
+
+
 def _get(config: TrainConfig, path: str) -> Any:
     section, name = path.split(".")
     return getattr(getattr(config, section), name)
@@ -324,6 +341,9 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
     if not 0 <= config.env.reward_decimals <= 8:
         raise ConfigError(f"env.reward_decimals must be in [0, 8], got "
                           f"{config.env.reward_decimals}")
+    if config.engine.gradient_checkpointing and not checkpointing_keeps_cache():
+        raise ConfigError("engine.gradient_checkpointing needs transformers >= 5.15 (layers "
+                          "that keep a read-only key/value cache under checkpointing)")
     if config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
     if config.env.name == "mab" and config.eval.episodes > config.env.eval_pool_size:
