@@ -4,7 +4,7 @@ pure-Python loop and a numpy-vectorised implementation of the same env, at batch
 Every implementation does the same work per step as the C++ env: draw the reward, update
 counts, reward sums, cumulative regret and the step counter, write last action/reward, flag
 the horizon, and autoreset finished rows on the next step (Gymnasium next-step mode).
-Single-threaded throughout. ``python benchmarks/bench_bandits.py [seconds_per_case]``.
+Single-threaded throughout. ``python benchmarks/bench_bandits.py [seconds_per_case | --smoke]``.
 """
 
 from __future__ import annotations
@@ -304,7 +304,8 @@ def speedups(results: list[dict]) -> dict[str, float]:
 
 
 def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+    # ``--smoke``: every case for a moment (the test suite's run); else seconds per case.
+    seconds = 0.002 if "--smoke" in sys.argv else float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
     results = run(seconds)
     print(f"{'env':<18} {'impl':<7} {'batch':>6} {'steps/s':>14}")
     for r in results:

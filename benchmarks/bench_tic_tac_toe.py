@@ -212,8 +212,9 @@ def run(seconds_per_case: float = 1.0) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="timed seconds per case")
+    parser.add_argument("--smoke", action="store_true", help="every case for a moment")
     args = parser.parse_args()
-    rows = run(args.seconds)
+    rows = run(0.002 if args.smoke else args.seconds)
     rate = {(row["impl"], row["batch"]): row["steps_per_s"] for row in rows}
     print(f"{'batch':>6} " + " ".join(f"{impl:>12}" for impl in IMPLEMENTATIONS)
           + "  rlft/openspiel")

@@ -1,7 +1,7 @@
 """Environment steps per second: rlft's C++ envs next to pure-Python, numpy, OpenSpiel and
 PettingZoo implementations, measured in the same run (run by hand, not a test).
 
-    python benchmarks/envs.py [--seconds 1.0]
+    python benchmarks/envs.py [--seconds 1.0] [--smoke --out FILE]
 
 Prints a table and writes benchmarks/results/envs.json with the raw rates and the speed-up
 ratios mab_vs_numpy_b64, mab_vs_numpy_b4096 and tictactoe_vs_openspiel_b4096.
@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,7 +35,13 @@ def rate(rows: list[dict], env: str, impl: str, batch: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measured case")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every case for a moment, written into --out (not results/)")
+    parser.add_argument("--out", type=Path, default=None, help=f"default: {RESULTS}")
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds = 0.002
+    out = args.out or (Path(tempfile.mkdtemp()) / "envs.json" if args.smoke else RESULTS)
     rows = bench_bandits.run(args.seconds) + bench_tic_tac_toe.run(args.seconds)
     print(f"{'env':<20}{'impl':<14}{'batch':>7}{'steps/s':>16}")
     for row in rows:
@@ -47,15 +54,15 @@ def main() -> None:
     }
     for key, value in ratios.items():
         print(f"{key}: {value:.1f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
         **ratios,
         "rows": rows,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "processor": platform.processor() or platform.machine()},
         "seconds_per_case": args.seconds,
     }, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -169,8 +169,9 @@ def measure(shape: str, toy: bool, out: Path) -> dict[str, Any]:
     from rlft.trainer.config import load_config
     from rlft.trainer.engine import (Reference, build_engine, disable_dropout, init_world,
                                      use_bf16)
-    from rlft.trainer.evaluate import make_env, prompt_config
-    from rlft.trainer.loop import compute_advantages, ppo_update, rollout_logprobs, sequence_kl
+    from rlft.trainer.evaluate import make_env
+    from rlft.trainer.loop import (compute_advantages, ppo_update, rollout_logprobs,
+                                   sequence_kl), sequence_kl
     from rlft.trainer.rewards import RewardScaler
     from rlft.trainer.rollout import collect_rollout
 
@@ -209,7 +210,7 @@ def measure(shape: str, toy: bool, out: Path) -> dict[str, Any]:
         sampling = SamplingConfig(temperature=1.0, top_p=1.0, max_new_tokens=new_tokens,
                                   batch_size=setting.rows,
                                   max_prompt_tokens=config.rollout.max_prompt_tokens)
-        return LLMAgent(policy_lm, tokenizer, env, prompt_config(config), sampling,
+        return LLMAgent(policy_lm, tokenizer, env, config.prompt, sampling,
                         ExplorationConfig(), config.algo.invalid_penalty, keep_transcript=True,
                         record_tokens=True)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -78,9 +79,14 @@ def main() -> None:
     args.add_argument("--chars", type=int, default=1_500)
     args.add_argument("--repeats", type=int, default=5)
     args.add_argument("--seed", type=int, default=0)
-    args.add_argument("--out", type=Path,
-                      default=Path(__file__).resolve().parent / "results" / "parser.json")
+    args.add_argument("--out", type=Path, default=None,
+                      help="default: benchmarks/results/parser.json (--smoke: a temporary dir)")
+    args.add_argument("--smoke", action="store_true", help="100 texts, one repeat")
     opts = args.parse_args()
+    if opts.smoke:
+        opts.num_texts, opts.repeats = 100, 1
+    opts.out = opts.out or (Path(tempfile.mkdtemp()) / "parser.json" if opts.smoke else
+                            Path(__file__).resolve().parent / "results" / "parser.json")
 
     rng = np.random.default_rng(opts.seed)
     texts = [make_generation(rng, opts.chars) for _ in range(opts.num_texts)]

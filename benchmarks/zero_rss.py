@@ -4,7 +4,7 @@ configs/ds/zero<N>.json), reporting this rank's peak and current RSS.
 
 Launched by benchmarks/trainer.py as
 ``deepspeed --num_gpus 2 --master_port P benchmarks/zero_rss.py --stage N --out DIR``
-(OMP_NUM_THREADS=1); writes DIR/rank<R>.json.
+(OMP_NUM_THREADS=1); writes DIR/rank<R>.json. ``--smoke``: a toy model instead.
 """
 
 from __future__ import annotations
@@ -21,10 +21,17 @@ os.environ.setdefault("DS_ACCELERATOR", "cpu")
 # hidden 768, 12 layers, 12 heads, MLP 3072, vocab 1024 (tied embeddings): about 115M parameters.
 MODEL_OPTIONS = {"hidden_size": 768, "num_layers": 12, "num_heads": 12,
                  "intermediate_size": 3072}
+SMOKE_MODEL_OPTIONS = {"hidden_size": 64, "num_layers": 2, "num_heads": 4,
+                       "intermediate_size": 128}
 SEQUENCE = 128       # prompt + answer tokens per sequence
 ANSWER = 32          # answer tokens (the ones scored), as in an RL update
 MICRO_BATCH = 1
 STEPS = 2
+
+
+def model_options(smoke: bool) -> dict[str, int]:
+    """The tiny preset's settings: the benchmark's model, or a toy one for --smoke."""
+    return SMOKE_MODEL_OPTIONS if smoke else MODEL_OPTIONS
 
 
 def _rss_mb() -> tuple[float, float]:
@@ -40,6 +47,7 @@ def main() -> None:
     parser.add_argument("--stage", type=int, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None)
+    parser.add_argument("--smoke", action="store_true", help="a toy model (the test suite's run)")
     args = parser.parse_args()
 
     import torch
@@ -55,7 +63,7 @@ def main() -> None:
     config.optim.micro_batch_size = MICRO_BATCH
     config.optim.batch_size = MICRO_BATCH * world.size
     config.optim.warmup_steps = 1
-    lm, _ = load_model_and_tokenizer("tiny", preset_options=MODEL_OPTIONS)
+    lm, _ = load_model_and_tokenizer("tiny", preset_options=model_options(args.smoke))
     parameters = sum(p.numel() for p in lm.parameters())
     peak_loaded, _ = _rss_mb()
     engine, _ = build_engine(config, lm, world, total_steps=STEPS)

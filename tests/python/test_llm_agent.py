@@ -62,7 +62,8 @@ def test_model_without_chat_template_plays_through_the_plain_text_format(tiny_mo
 
 def test_greedy_generation_is_deterministic_and_batch_independent(tiny_model):
     model, tokenizer = tiny_model
-    prompts = ["Step=0 Action=blue Reward=0.50\nACTION=", "What do you predict next?"]
+    prompts = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in
+               ["Step=0 Action=blue Reward=0.50\nACTION=", "What do you predict next?"]]
     sampling = SamplingConfig(max_new_tokens=6, batch_size=2)
     together = generate(model, tokenizer, prompts, sampling)
     alone = generate(model, tokenizer, prompts[1:], SamplingConfig(max_new_tokens=6))
@@ -152,3 +153,49 @@ def test_tic_tac_toe_occupied_cell_is_an_illegal_answer():
              if k >= 4 and rollout.valid[r.row, k // 4]]  # moves inside the first game
     assert later and all(r.status == "ILLEGAL" and r.invalid and r.action != 4 for r in later)
     assert not rollout.invalid.any()  # the random fallback is legal: the env never saw 4 again
+
+
+def test_prompts_share_the_rollout_prefix_and_answers_match_plain_generate(tiny_model):
+    """Every recorded prompt starts with the chat header + instructions tokenised once, that
+    prefix is run once per rollout, and the greedy answers are plain generate()'s."""
+    import torch
+
+    from rlft.agents.llm_agent import make_prompter
+    from rlft.text.chat import format_chat, shared_chat_prefix
+
+    model, tokenizer = tiny_model
+    env = make("mab", num_envs=5, seed=0, num_arms=5, horizon=3)
+    agent = LLMAgent(model, tokenizer, env, sampling=SamplingConfig(max_new_tokens=6,
+                                                                    batch_size=2),
+                     record_tokens=True)
+    prompter = make_prompter(env, PromptConfig(), 5, 0)
+    prefix = tokenizer(shared_chat_prefix(tokenizer, prompter.shared_text()),
+                       add_special_tokens=False)["input_ids"]
+    shapes = []
+    handle = model.register_forward_pre_hook(
+        lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True)
+    obs, info = env.reset(seed=0)
+    agent.reset(5, env.num_actions, seed=0)
+    recorded = []
+    for _ in range(3):
+        batch_texts = prompter.render(obs, info).texts
+        actions = agent.act(obs, info)
+        recorded.extend(zip(batch_texts, agent.last_tokens))
+        obs, reward, terminated, truncated, info = env.step(actions)
+        agent.observe(actions, reward, obs, info)
+        prompter.record(np.asarray(info.get("executed_action", actions)), reward, terminated,
+                        truncated)
+    handle.remove()
+    assert shapes.count((1, len(prefix))) == 1  # once for the whole rollout
+    for text, (prompt_ids, answer_ids) in recorded:
+        assert prompt_ids[:len(prefix)] == prefix
+        # The split sits where this tokenizer starts a pre-token: the same ids as the whole.
+        chat = format_chat(tokenizer, [{"role": "user", "content": text}])
+        assert prompt_ids == tokenizer(chat, add_special_tokens=False)["input_ids"]
+        plain = model.generate(input_ids=torch.tensor([prompt_ids]), max_new_tokens=6,
+                               do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        plain = plain[0, len(prompt_ids):].tolist()
+        if tokenizer.eos_token_id in plain:
+            plain = plain[:plain.index(tokenizer.eos_token_id) + 1]
+        assert answer_ids == plain

@@ -17,7 +17,7 @@ import pytest
 
 from rlft.text import templates
 from rlft.text.chat import (format_chat, format_plain_text, format_prompt, format_prompts,
-                            merge_system_message, supports_system_role)
+                            merge_system_message, shared_chat_prefix, supports_system_role)
 from rlft.text.env_prompts import (CbPrompter, LabelShuffler, MabPrompter, PromptBatch,
                                    TicTacToePrompter, random_label_permutations)
 from rlft.text.history import HistoryStep, InteractionHistory
@@ -568,6 +568,62 @@ def test_cb_prompter_reads_user_and_context() -> None:
     obs["user"][0] = 2
     with pytest.raises(ValueError, match="no description"):
         prompter.render(obs)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"variant": "continuous", "summary": True}, {"cot": False, "history_window": 2},
+    {"randomise_labels": True, "summary": True}, {"ucb_instructed": True},
+    {"compact": True, "summary": True, "history_window": 0, "cot": False}])
+def test_every_bandit_prompt_starts_with_the_shared_text(options) -> None:
+    config = PromptConfig(**options)
+    env = FakeMab(num_envs=2, num_arms=4, horizon=3)
+    prompter = MabPrompter(config, num_envs=2, num_arms=4, horizon=3, seed=1)
+    obs, info = env.reset()
+    prompter.reset()
+    shared = prompter.shared_text()
+    # The instruction ends it: the separator's whitespace goes with the rows' own part, where a
+    # tokenizer's pre-tokens start anyway.
+    assert shared and shared == shared.rstrip()
+    for actions in ([0, 1], [2, 1], [3, 3], [1, 1]):
+        batch = prompter.render(obs, info)
+        assert batch.shared_prefix == shared
+        assert all(text.startswith(shared + templates.SECTION_SEPARATOR) for text in batch.texts)
+        obs, reward, terminated, truncated, info = env.step(np.array(actions))
+        prompter.record(np.array(actions), reward, terminated, truncated)
+
+
+def test_observation_only_prompts_share_nothing_but_the_chat_header() -> None:
+    config = PromptConfig(style="observation", cot=False)
+    assert MabPrompter(config, 1, 3, 5).shared_text() == ""
+    chatml = make_tokenizer(CHATML_TEMPLATE)
+    assert shared_chat_prefix(chatml, "") == "<|im_start|>user\n"
+
+
+def test_tictactoe_and_cb_prompts_start_with_the_shared_text() -> None:
+    board = np.zeros((1, 9), np.int8)
+    ttt = TicTacToePrompter(PromptConfig(), num_envs=1)
+    ttt.reset()
+    text = ttt.render({"board": board, "legal_mask": board == 0}).texts[0]
+    assert ttt.shared_text().startswith(templates.TTT_TASK)
+    assert text.startswith(ttt.shared_text() + templates.SECTION_SEPARATOR)
+    cb = CbPrompter(PromptConfig(), 2, MOVIES, 50, [USER_A, USER_B])
+    cb.reset()
+    obs = {"step": np.zeros(2, np.int32), "user": np.array([1, 0], np.int32),
+           "context": np.array([[0.1, -0.2], [0.3, 0.4]], np.float32)}
+    batch = cb.render(obs)
+    assert batch.shared_prefix == cb.shared_text() and MOVIES[0] in batch.shared_prefix
+    assert all(t.startswith(batch.shared_prefix + templates.SECTION_SEPARATOR)
+               for t in batch.texts)
+
+
+def test_shared_chat_prefix_is_the_header_and_the_shared_text() -> None:
+    chatml, gemma = make_tokenizer(CHATML_TEMPLATE), make_tokenizer(GEMMA_LIKE_TEMPLATE)
+    for tokenizer in (chatml, gemma):
+        head = shared_chat_prefix(tokenizer, "Task.\n\nInstruction.")
+        chat = format_chat(tokenizer, [{"role": "user",
+                                        "content": "Task.\n\nInstruction.\n\nHistory?"}])
+        assert head.endswith("Task.\n\nInstruction.") and chat.startswith(head)
+    assert shared_chat_prefix(chatml, "Task.") == "<|im_start|>user\nTask."
 
 
 # ---------------------------------------------------------------- chat formatting

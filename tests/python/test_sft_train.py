@@ -71,19 +71,27 @@ def test_no_gradient_reaches_prompt_token_predictions(tiny_model):
     captured = {}
 
     class Spy(torch.nn.Module):
-        def forward(self, input_ids, attention_mask, position_ids, logits_to_keep=0):
-            logits = model(input_ids=input_ids, attention_mask=attention_mask,
-                           position_ids=position_ids).logits.detach().requires_grad_(True)
-            captured["logits"] = logits
-            keep = logits[:, -logits_to_keep:] if logits_to_keep else logits
-            return keep, None
+        """Logits of every position of each whole row (prefix + own tokens), of which the
+        answer-predicting ones are returned, as the policy's forward returns them."""
+
+        def forward(self, prefix_ids, input_ids, attention_mask, logit_columns, value_columns):
+            rows, prefix = input_ids.shape[0], prefix_ids.shape[1]
+            whole = torch.cat([prefix_ids.expand(rows, -1), input_ids], dim=1)
+            mask = torch.cat([attention_mask.new_ones(rows, prefix), attention_mask], dim=1)
+            logits = model(input_ids=whole, attention_mask=mask).logits
+            captured["logits"] = logits.detach().requires_grad_(True)
+            index = (prefix + logit_columns)[..., None].expand(-1, -1, logits.shape[-1])
+            return torch.gather(captured["logits"], 1, index), None
 
     target_nll(Spy(), batch).backward()
-    grad = captured["logits"].grad.abs().sum(-1)           # [N, P + L]
-    start = batch.prompt_length - 1                          # predicts the first target token
-    assert torch.all(grad[:, :start] == 0)
+    grad = captured["logits"].grad.abs().sum(-1)           # [N, K + W]
+    prefix = batch.prefix_ids.shape[1]
     predicting = torch.zeros_like(grad, dtype=torch.bool)
-    predicting[:, start:start + batch.answer_ids.shape[1]] = batch.answer_mask.bool()
+    for row in range(grad.shape[0]):
+        columns = prefix + batch.logit_columns[row][batch.answer_mask[row].bool()]
+        predicting[row, columns] = True
+    first = [int(prefix + batch.logit_columns[row, 0]) for row in range(grad.shape[0])]
+    assert all(torch.all(grad[row, :start] == 0) for row, start in enumerate(first))
     assert torch.all(grad[predicting] > 0) and torch.all(grad[~predicting] == 0)
 
 

@@ -307,6 +307,52 @@ def test_zero3_first_loss_matches_unsharded_model(tmp_path, tiny_model):
     assert 3.0 < expected < 9.0  # a random-init model over a 1024-token vocabulary: ~ln(1024)
 
 
+def test_zero3_lockstep_rollouts_with_epsilon_finish(tmp_path):
+    # Epsilon-greedy leaves each rank a different number of rows for the model, hence of
+    # generate() chunks; in lock-step (every token gathering the shards) a rank that made fewer
+    # calls left the other waiting for ever (seen before the fix: killed at the timeout).
+    out = tmp_path / "eps"
+    _train([*TINY, "rollout.num_envs=6", "rollout.generation_batch_size=2", "algo.epsilon=0.5",
+            "engine.zero_stage=3", "engine.zero3_gather_for_generation=false",
+            "engine.threads=1", "run.iterations=1", "eval.at_start=false", "eval.baselines=[]",
+            "run.export=false", f"run.out_dir={out}"], timeout=300, deepspeed_ranks=2)
+    metrics = _metrics(out)
+    assert len(metrics) == 1 and metrics[0]["rollout/transitions"] == 18
+
+
+def test_zero3_gathered_generation_matches_lockstep_and_unsharded(tmp_path, tiny_model):
+    """Greedy answers under ZeRO-3 on 2 ranks: the same with the weights gathered once as with
+    every token gathering the shards, and the same as the unsharded model's."""
+    sys.path.insert(0, str(REPO / "tests" / "python" / "scripts"))
+    from zero3_generation import SAMPLING, rank_prompts
+
+    from rlft.agents.generation import generate
+
+    model, tokenizer = tiny_model
+    env = _env(1)
+    env["RLFT_CACHE_DIR"] = os.environ.get("RLFT_CACHE_DIR", "") or str(tmp_path / "cache")
+    command = ["deepspeed", "--num_gpus", "2", "--master_port", str(_free_port()),
+               str(REPO / "tests" / "python" / "scripts" / "zero3_generation.py"),
+               "--out", str(tmp_path)]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-5000:]
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        _, prompts = rank_prompts(tokenizer, rank)
+        expected = generate(model, tokenizer, prompts, SAMPLING).token_ids
+        assert got["lockstep"] == got["gathered"] == expected
+        assert got["again"] == expected[:1]
+
+
+def test_gradient_checkpointing_run(tmp_path):
+    out = tmp_path / "checkpointed"
+    _train([*TINY, "run.iterations=1", "engine.gradient_checkpointing=true",
+            "eval.at_start=false", "eval.baselines=[]", "run.export=false",
+            f"run.out_dir={out}"])
+    assert _metrics(out)[0]["optim/updates"] >= 1
+
+
 @pytest.mark.parametrize("stage", [0, 3])
 def test_update_guard_zeroes_momentum_after_updates_undone_in_a_row(tmp_path, stage):
     # One kept update without the guard leaves momentum in the optimizer (a run whose every

@@ -1,5 +1,12 @@
 """Batched text generation with a Hugging Face causal LM, shared by the LLM agent and the
-trainer's rollouts. Keeps the exact sampled token ids so that training never re-tokenises."""
+trainer's rollouts. Keeps the exact prompt and sampled token ids so that training never
+re-tokenises.
+
+Prompts that start with a shared prefix (the chat header and instructions of every prompt of a
+rollout) are encoded as the prefix's tokens followed by their own (`PromptEncoder`), and the
+prefix's key/value states are computed once (`SharedPrefix`) and reused by every generate()
+call until the weights change, so that each call prefills only each row's own tokens.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
+
+from rlft.models.shared_prefix import (KVStates, cache_keyword, growing_cache, left_align,
+                                       lm_head_at, longest_common_prefix, prefix_states)
 
 
 @dataclass
@@ -35,7 +45,8 @@ class SamplingConfig:
 
 @dataclass
 class Generations:
-    """One answer per prompt. token_ids exclude the prompt and stop after the first EOS."""
+    """One answer per prompt. token_ids exclude the prompt and stop after the first EOS;
+    prompt_ids are the prompts as given."""
 
     texts: list[str]
     prompt_ids: list[list[int]]
@@ -56,52 +67,146 @@ def _stop_ids(tokenizer: Any, model: Any) -> set[int]:
     return ids
 
 
-@torch.no_grad()
-def generate(model: Any, tokenizer: Any, prompts: Sequence[str], sampling: SamplingConfig,
-             seed: int | None = None, synced_gpus: bool = False) -> Generations:
-    """Generates an answer for every prompt (already chat-formatted text).
+class PromptEncoder:
+    """Token ids of prompts that begin with one shared text.
 
-    Prompts go through the tokenizer with left padding, in chunks of sampling.batch_size.
-    With temperature > 0 the draws come from torch's generator seeded with `seed`.
-    synced_gpus keeps ZeRO-3 ranks stepping together until every rank is done (a rank that
-    stopped early would otherwise leave the others waiting for its parameter shards).
+    The shared text is tokenised once and each prompt's remainder on its own, so that every
+    prompt starts with the same ids whatever follows (tokenising the joined text can merge
+    tokens across the boundary differently from row to row). A prompt that does not begin
+    with the shared text is tokenised whole. Prompts longer than max_prompt_tokens keep their
+    last tokens (a long history loses its oldest lines, not the question)."""
+
+    def __init__(self, tokenizer: Any, shared_text: str, max_prompt_tokens: int) -> None:
+        self.tokenizer = tokenizer
+        self.shared_text = shared_text
+        self.max_prompt_tokens = max_prompt_tokens
+        self.prefix_ids: list[int] = self._tokens(shared_text) if shared_text else []
+
+    def _tokens(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, text: str) -> list[int]:
+        if self.shared_text and text.startswith(self.shared_text):
+            ids = self.prefix_ids + self._tokens(text[len(self.shared_text):])
+        else:
+            ids = self._tokens(text)
+        return ids[-self.max_prompt_tokens:]
+
+
+class SharedPrefix:
+    """A token prefix that many prompts start with, and its key/value states at batch 1 under
+    one model, computed by the first generate() call that gets it. Valid while the model's
+    weights stay the same (one rollout): make a new one after an update."""
+
+    def __init__(self, ids: Sequence[int]) -> None:
+        self.ids = list(ids)
+        self.states: KVStates | None = None
+
+    def states_for(self, model: Any, device: torch.device) -> KVStates:
+        if self.states is None:
+            self.states = prefix_states(model, torch.tensor([self.ids], device=device)) \
+                if self.ids else []
+        return self.states
+
+
+def _most_over_ranks(count: int, device: torch.device) -> int:
+    flag = torch.tensor([count], device=device)
+    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+    return int(flag.item())
+
+
+@torch.no_grad()
+def generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]],
+             sampling: SamplingConfig, seed: int | None = None, synced_gpus: bool = False,
+             prefix: SharedPrefix | None = None) -> Generations:
+    """Generates an answer for every prompt (token ids of chat-formatted text).
+
+    Prompts go in chunks of sampling.batch_size. Each chunk reuses as much of `prefix` as all
+    its prompts start with (its states computed once), so only the rest of each prompt is
+    prefilled; the answers are those of plain `model.generate` on the whole prompts. With
+    temperature > 0 the draws come from torch's generator seeded with `seed`.
+
+    synced_gpus (ZeRO-3 on several ranks, where every forward gathers shards from all ranks):
+    every rank runs as many chunks as the rank with the most (extra ones repeat the last and
+    are dropped), and keeps stepping until every rank is done; the prefix states are computed
+    at the first call on every rank. Needs at least one prompt then.
     """
     if tokenizer.pad_token_id is None:
         raise ValueError("the tokenizer has no pad token; load models through rlft.models")
-    tokenizer.padding_side = "left"
-    tokenizer.truncation_side = "left"  # a long history loses its oldest lines, not the question
+    if synced_gpus and not prompts:
+        raise ValueError("synced_gpus needs at least one prompt on every rank")
+    if any(not p for p in prompts):
+        raise ValueError("every prompt needs at least one token")
     stop_ids = _stop_ids(tokenizer, model)
     device = next(model.parameters()).device
+    prefix = prefix or SharedPrefix([])
+    states = prefix.states_for(model, device)
     if seed is not None:
         torch.manual_seed(seed)
+    chunks = [list(prompts[start:start + sampling.batch_size])
+              for start in range(0, len(prompts), sampling.batch_size)]
+    count = len(chunks)
+    if synced_gpus:
+        chunks += chunks[-1:] * (_most_over_ranks(count, device) - count)
     texts: list[str] = []
-    all_prompt_ids: list[list[int]] = []
     all_token_ids: list[list[int]] = []
-    for start in range(0, len(prompts), sampling.batch_size):
-        chunk = list(prompts[start:start + sampling.batch_size])
-        encoded = tokenizer(chunk, return_tensors="pt", padding=True, truncation=True,
-                            max_length=sampling.max_prompt_tokens, add_special_tokens=False)
-        encoded = {key: value.to(device) for key, value in encoded.items()}
-        do_sample = sampling.temperature > 0
-        output = model.generate(
-            **encoded,
-            max_new_tokens=sampling.max_new_tokens,
-            do_sample=do_sample,
-            temperature=sampling.temperature if do_sample else None,
-            top_p=sampling.top_p if do_sample else None,
-            top_k=0 if do_sample else None,
-            pad_token_id=tokenizer.pad_token_id,
-            synced_gpus=synced_gpus,
-        )
-        prompt_length = encoded["input_ids"].shape[1]
-        for row in range(len(chunk)):
-            mask = encoded["attention_mask"][row].bool()
-            all_prompt_ids.append(encoded["input_ids"][row][mask].tolist())
-            new_ids = output[row, prompt_length:].tolist()
-            for position, token in enumerate(new_ids):
+    for index, chunk in enumerate(chunks):
+        new_ids = _generate_chunk(model, tokenizer.pad_token_id, chunk, sampling, prefix.ids,
+                                  states, synced_gpus, device)
+        if index >= count:
+            continue
+        for ids in new_ids:
+            for position, token in enumerate(ids):
                 if token in stop_ids:
-                    new_ids = new_ids[:position + 1]
+                    ids = ids[:position + 1]
                     break
-            all_token_ids.append(new_ids)
-            texts.append(tokenizer.decode(new_ids, skip_special_tokens=True))
-    return Generations(texts=texts, prompt_ids=all_prompt_ids, token_ids=all_token_ids)
+            all_token_ids.append(ids)
+            texts.append(tokenizer.decode(ids, skip_special_tokens=True))
+    return Generations(texts=texts, prompt_ids=[list(p) for p in prompts],
+                       token_ids=all_token_ids)
+
+
+def _generate_chunk(model: Any, pad_id: int, prompts: list[list[int]], sampling: SamplingConfig,
+                    prefix_ids: list[int], states: KVStates, synced_gpus: bool,
+                    device: torch.device) -> list[list[int]]:
+    """New token ids [B][max_new_tokens] (not cut at EOS) for one chunk of prompts.
+
+    The first `shared` tokens come from the prefix's states; the rest of each prompt but its
+    last token is prefilled right-padded on top of them; the cache is then moved to left
+    padding and `model.generate` feeds each prompt's last token and samples on."""
+    rows = len(prompts)
+    # Keep two own tokens per row: one to prefill (at least a padding column) and one for
+    # generate() to feed.
+    shared = max(0, min(longest_common_prefix(prefix_ids, prompts),
+                        min(len(p) for p in prompts) - 2))
+    cache = growing_cache(states, rows, shared)
+    own = [p[shared:-1] for p in prompts]
+    width = max(1, max(len(o) for o in own))
+    input_ids = torch.full((rows, width), pad_id, dtype=torch.long)
+    attention = torch.zeros(rows, shared + width, dtype=torch.long)
+    attention[:, :shared] = 1
+    for row, tokens in enumerate(own):
+        input_ids[row, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        attention[row, shared:shared + len(tokens)] = 1
+    positions = torch.arange(shared, shared + width).expand(rows, -1)
+    with lm_head_at(model, torch.zeros(rows, 0, dtype=torch.long)):
+        model(input_ids=input_ids.to(device), attention_mask=attention.to(device),
+              position_ids=positions.to(device), use_cache=True,
+              **{cache_keyword(model): cache})
+    filled = torch.tensor([shared + len(o) for o in own], device=device)
+    left_align(cache, filled)
+    # The whole prompts, left-padded to the cache's length plus the one token still to feed.
+    total = shared + width + 1
+    full = torch.full((rows, total), pad_id, dtype=torch.long)
+    mask = torch.zeros(rows, total, dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        full[row, total - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+        mask[row, total - len(prompt):] = 1
+    do_sample = sampling.temperature > 0
+    output = model.generate(
+        input_ids=full.to(device), attention_mask=mask.to(device),
+        max_new_tokens=sampling.max_new_tokens, do_sample=do_sample,
+        temperature=sampling.temperature if do_sample else None,
+        top_p=sampling.top_p if do_sample else None, top_k=0 if do_sample else None,
+        pad_token_id=pad_id, synced_gpus=synced_gpus, **{cache_keyword(model): cache})
+    return output[:, total:].tolist()

@@ -1,12 +1,14 @@
 """The LLM agent: any Hugging Face causal LM playing a batch of env rows through text.
 
-Each step: env buffers -> prompts (rlft.text) -> chat template -> batched generation ->
-C++ action parser -> the paper's rule for invalid answers (a uniformly random valid action,
-flagged) -> env actions. The exploration mechanisms of the paper (§5) are options:
-try-all and epsilon-greedy replace the model's answer by a template rationale on forced steps;
-context summary and context randomisation are prompt options (PromptConfig.summary,
-PromptConfig.randomise_labels); self-consistency takes a majority vote over several samples;
-self-correction asks the model to check its answer in a second turn.
+Each step: env buffers -> prompts (rlft.text) -> chat template -> token ids (the prompts'
+shared prefix tokenised once per rollout, each row's remainder on its own) -> batched
+generation (the prefix's key/value states computed once per rollout) -> C++ action parser ->
+the paper's rule for invalid answers (a uniformly random valid action, flagged) -> env
+actions. The exploration mechanisms of the paper (§5) are options: try-all and epsilon-greedy
+replace the model's answer by a template rationale on forced steps; context summary and context
+randomisation are prompt options (PromptConfig.summary, PromptConfig.randomise_labels);
+self-consistency takes a majority vote over several samples; self-correction asks the model to
+check its answer in a second turn.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from rlft.agents.base import BatchedAgent, Observation
-from rlft.agents.generation import Generations, SamplingConfig, generate
+from rlft.agents.generation import (Generations, PromptEncoder, SamplingConfig, SharedPrefix,
+                                    generate)
 from rlft.text import ActionParser, ParseResult, ParseStatus, step_actions
-from rlft.text.chat import format_chat
+from rlft.text.chat import format_chat, shared_chat_prefix
 from rlft.text.env_prompts import CbPrompter, MabPrompter, PromptBatch, TicTacToePrompter
 from rlft.text.prompts import (PromptConfig, describe_user, epsilon_greedy_rationale,
                                try_all_rationale)
@@ -122,14 +125,23 @@ class LLMAgent(BatchedAgent):
         self.new_tokens = 0
         self.generate_seconds = 0.0  # wall time inside generate(), for overhead accounting
         self._prompter: Any = None
+        self._encoder: PromptEncoder | None = None
+        self._prefix: SharedPrefix | None = None  # this rollout's, built by the first generate
         self._parser: ActionParser | None = None
         self._rng = np.random.default_rng(0)
         self._seed = 0
         self._calls = 0
 
     def reset(self, num_envs: int, num_actions: int, seed: int) -> None:
+        """Starts a rollout. The model's weights must not change until the next reset: the
+        prompts' shared prefix is run once per rollout."""
         super().reset(num_envs, num_actions, seed)
         self._prompter = make_prompter(self.env, self.prompt, num_envs, seed)
+        if self.tokenizer is not None:
+            self._encoder = PromptEncoder(
+                self.tokenizer, shared_chat_prefix(self.tokenizer, self._prompter.shared_text()),
+                self.sampling.max_prompt_tokens)
+        self._prefix = None
         self._parser = (ActionParser(self._prompter.labels) if self.answer_patterns is None
                         else ActionParser(self._prompter.labels, self.answer_patterns))
         self._rng = np.random.default_rng([seed, 1])
@@ -147,8 +159,12 @@ class LLMAgent(BatchedAgent):
         chats = [""] * self.num_envs
         tokens: list[tuple[list[int], list[int]]] = [([], [])] * self.num_envs
         free = np.flatnonzero(forced_actions < 0)
-        if free.size:
-            answers, chat_texts, generated = self._ask_model([batch.texts[row] for row in free])
+        # In lock-step (ZeRO-3 on several ranks) every rank asks the model at every step, so
+        # that all make the same generate() calls; a rank with no free row asks for row 0 and
+        # drops the answer.
+        asked = free if free.size or not self.synced_gpus else np.zeros(1, dtype=np.int64)
+        if asked.size:
+            answers, chat_texts, generated = self._ask_model([batch.texts[row] for row in asked])
             for index, row in enumerate(free):
                 texts[row], chats[row] = answers[index], chat_texts[index]
                 if generated is not None:
@@ -226,12 +242,16 @@ class LLMAgent(BatchedAgent):
                 for i in range(len(prompts))], chats, None
 
     def _generate(self, chats: list[str]) -> Generations:
+        assert self._encoder is not None
         self._calls += 1
         started = time.perf_counter()
-        out = generate(self.model, self.tokenizer, chats, self.sampling,
+        if self._prefix is None:
+            self._prefix = SharedPrefix(self._encoder.prefix_ids)
+        out = generate(self.model, self.tokenizer, [self._encoder.encode(c) for c in chats],
+                       self.sampling,
                        seed=int(np.random.SeedSequence([self._seed, self._calls])
                                 .generate_state(1)[0]),
-                       synced_gpus=self.synced_gpus)
+                       synced_gpus=self.synced_gpus, prefix=self._prefix)
         self.new_tokens += out.num_new_tokens
         self.generate_seconds += time.perf_counter() - started
         return out
@@ -239,10 +259,9 @@ class LLMAgent(BatchedAgent):
     def _forced_tokens(self, chat: str, rationale: str) -> tuple[list[int], list[int]]:
         """Token ids of a forced step's prompt and template rationale (+ EOS), so that the
         trainer can learn from exploration steps like from generated ones."""
-        prompt_ids = self.tokenizer(chat, add_special_tokens=False)["input_ids"]
+        assert self._encoder is not None
         answer_ids = self.tokenizer(rationale, add_special_tokens=False)["input_ids"]
-        return prompt_ids[-self.sampling.max_prompt_tokens:], \
-            answer_ids + [self.tokenizer.eos_token_id]
+        return self._encoder.encode(chat), answer_ids + [self.tokenizer.eos_token_id]
 
     def _majority(self, answers: list[str]) -> str:
         """The answer whose parsed label is the most frequent valid one (ties: first seen)."""

@@ -182,3 +182,18 @@ def plain_text_bos(tokenizer: Any) -> str:
     if bos_id is None:
         return ""
     return tokenizer.bos_token if tokenizer("a")["input_ids"][:1] == [bos_id] else ""
+
+
+# Stands in for a message's remainder, to find where the template puts the content.
+_CONTENT_PROBE = "rlft-content-probe-5c1e"
+
+
+def shared_chat_prefix(tokenizer: Any, content_prefix: str) -> str:
+    """The text that every single-user-turn chat (``format_chat`` with one user message and the
+    generation prompt) starts with when its message starts with ``content_prefix``: the
+    template's header followed by ``content_prefix``. Empty when the template does not copy the
+    message verbatim."""
+    rendered = format_chat(tokenizer, [{"role": "user",
+                                        "content": content_prefix + _CONTENT_PROBE}])
+    head, found, _ = rendered.partition(_CONTENT_PROBE)
+    return head if found and head.endswith(content_prefix) else ""

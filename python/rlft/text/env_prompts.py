@@ -28,8 +28,9 @@ import numpy as np
 
 from rlft.text.history import InteractionHistory, as_row_mask
 from rlft.text.prompts import (TTT_LABELS, CbContext, CbTask, MabTask, PromptConfig, board_string,
-                               check_labels, mab_labels, render_cb_prompt, render_mab_prompt,
-                               render_tictactoe_prompt)
+                               cb_shared_text, check_labels, mab_labels, mab_shared_text,
+                               render_cb_prompt, render_mab_prompt, render_tictactoe_prompt,
+                               tictactoe_shared_text)
 
 
 def random_label_permutations(rng: np.random.Generator, num_rows: int,
@@ -75,6 +76,8 @@ class PromptBatch:
     action_of_label: np.ndarray
     """int32[rows, labels]: env action meant by label index j in row r (identity unless the
     labels are randomised)."""
+    shared_prefix: str = ""
+    """The text every prompt begins with, the same at every step (task and instructions)."""
 
     def displayed_label(self, row: int, action: int) -> str:
         """The label row ``row`` shows for env action ``action`` (e.g. to write a forced step's
@@ -146,7 +149,8 @@ class _EpisodePrompter(ABC):
         texts = [self._render_row(row, states[row], display[row] if self._shuffler else None)
                  for row in range(self.num_envs)]
         self._states = states
-        return PromptBatch(texts, self.labels, np.argsort(display, axis=1).astype(np.int32))
+        return PromptBatch(texts, self.labels, np.argsort(display, axis=1).astype(np.int32),
+                           self.shared_text())
 
     def record(self, actions: Any, reward: Any, terminated: Any, truncated: Any) -> None:
         """Call after ``env.step``: adds the step to each row's history, or starts the row's
@@ -159,6 +163,10 @@ class _EpisodePrompter(ABC):
         self.history.clear(self._pending_reset)
         self._pending_reset = done.copy()
         self._states = None
+
+    @abstractmethod
+    def shared_text(self) -> str:
+        """The text every prompt of this prompter begins with, at every step of every row."""
 
     @abstractmethod
     def _read_states(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> list[Any]:
@@ -190,6 +198,9 @@ class MabPrompter(_EpisodePrompter):
     def _read_states(self, obs: Mapping[str, Any], info: Mapping[str, Any]) -> list[Any]:
         self._check_step_counts(_buffer(obs, "step", (self.num_envs,), "iu"))
         return [None] * self.num_envs
+
+    def shared_text(self) -> str:
+        return mab_shared_text(self.config, self.task)
 
     def _render_row(self, row: int, state: Any, display: np.ndarray | None) -> str:
         return render_mab_prompt(self.config, self.task, self.history.episode(row), display)
@@ -225,6 +236,9 @@ class CbPrompter(_EpisodePrompter):
                           tuple(float(value) for value in context[row]))
                 for row in range(self.num_envs)]
 
+    def shared_text(self) -> str:
+        return cb_shared_text(self.config, self.task)
+
     def _render_row(self, row: int, state: Any, display: np.ndarray | None) -> str:
         return render_cb_prompt(self.config, self.task, self.history.episode(row), state, display)
 
@@ -242,6 +256,9 @@ class TicTacToePrompter(_EpisodePrompter):
         board = _buffer(obs, "board", (self.num_envs, 9), "iu")
         self._legal = _buffer(obs, "legal_mask", (self.num_envs, 9), "b")
         return [board_string(board[row]) for row in range(self.num_envs)]
+
+    def shared_text(self) -> str:
+        return tictactoe_shared_text(self.config)
 
     def _render_row(self, row: int, state: Any, display: np.ndarray | None) -> str:
         assert self._legal is not None

@@ -309,6 +309,29 @@ def _check_history(history: Sequence[HistoryStep], num_actions: int) -> None:
             raise ValueError(f"history action {step.action} is outside [0, {num_actions})")
 
 
+def _mab_fixed_sections(config: PromptConfig, task: MabTask) -> list[str]:
+    """The task text and the output instruction: the same at every step of every row."""
+    if config.style is PromptStyle.OBSERVATION:
+        return []
+    singular, plural, _ = T.MAB_NOUNS[config.variant]
+    task_template = T.MAB_BUTTON_TASK if config.variant == "button" else T.MAB_CONTINUOUS_TASK
+    if config.style is PromptStyle.COMPACT:
+        task_template = T.MAB_COMPACT_TASK
+    labels = mab_labels(config.variant, task.num_arms)
+    return [
+        task_template.format(num_arms=task.num_arms, labels=T.LABEL_SEPARATOR.join(labels),
+                             distribution=T.DISTRIBUTION_NAMES[task.distribution],
+                             horizon=task.horizon, plural=plural),
+        _instruction(config, T.LISTED_CHOICES.format(plural=plural), singular),
+    ]
+
+
+def mab_shared_text(config: PromptConfig, task: MabTask) -> str:
+    """The text every multi-armed bandit prompt of this config and task begins with (the
+    prompts' shared prefix; empty for observation-only prompts)."""
+    return T.SECTION_SEPARATOR.join(_mab_fixed_sections(config, task))
+
+
 def render_mab_prompt(config: PromptConfig, task: MabTask, history: Sequence[HistoryStep],
                       display: Sequence[int] | None = None) -> str:
     """The multi-armed bandit prompt for one row.
@@ -321,19 +344,11 @@ def render_mab_prompt(config: PromptConfig, task: MabTask, history: Sequence[His
     labels = mab_labels(config.variant, task.num_arms)
     _check_history(history, task.num_arms)
     shown = _display_labels(labels, display)
-    singular, plural, _ = T.MAB_NOUNS[config.variant]
-    task_template = T.MAB_BUTTON_TASK if config.variant == "button" else T.MAB_CONTINUOUS_TASK
-    if config.style is not PromptStyle.FULL:
-        task_template = T.MAB_COMPACT_TASK
+    singular, _, _ = T.MAB_NOUNS[config.variant]
     if config.style is PromptStyle.OBSERVATION:
         return T.SECTION_SEPARATOR.join(
             [_summary_block(config, history, labels, shown, singular), T.COMPACT_CLOSING_QUESTION])
-    sections = [
-        task_template.format(num_arms=task.num_arms, labels=T.LABEL_SEPARATOR.join(labels),
-                             distribution=T.DISTRIBUTION_NAMES[task.distribution],
-                             horizon=task.horizon, plural=plural),
-        _instruction(config, T.LISTED_CHOICES.format(plural=plural), singular),
-    ]
+    sections = _mab_fixed_sections(config, task)
     if not (config.style is PromptStyle.COMPACT and config.history_window == 0
             and config.summary):
         sections.append(_history_block(config, history, lambda step: T.MAB_HISTORY_LINE.format(
@@ -354,6 +369,18 @@ def cb_context_text(context: CbContext) -> str:
                                values=format_values(context.values))
 
 
+def _cb_fixed_sections(config: PromptConfig, task: CbTask) -> list[str]:
+    labels = task.movie_names
+    return [T.CB_TASK.format(num_movies=len(labels), labels=T.LABEL_SEPARATOR.join(labels),
+                             horizon=task.horizon),
+            _instruction(config, T.CB_CHOICES, "movie")]
+
+
+def cb_shared_text(config: PromptConfig, task: CbTask) -> str:
+    """The text every contextual-bandit prompt of this config and task begins with."""
+    return T.SECTION_SEPARATOR.join(_cb_fixed_sections(config, task))
+
+
 def render_cb_prompt(config: PromptConfig, task: CbTask, history: Sequence[HistoryStep],
                      current: CbContext, display: Sequence[int] | None = None) -> str:
     """The contextual-bandit (MovieLens) prompt for one row.
@@ -366,9 +393,7 @@ def render_cb_prompt(config: PromptConfig, task: CbTask, history: Sequence[Histo
     _check_history(history, len(labels))
     shown = _display_labels(labels, display)
     sections = [
-        T.CB_TASK.format(num_movies=len(labels), labels=T.LABEL_SEPARATOR.join(labels),
-                         horizon=task.horizon),
-        _instruction(config, T.CB_CHOICES, "movie"),
+        *_cb_fixed_sections(config, task),
         _history_block(config, history, lambda step: T.CB_HISTORY_LINE.format(
             step=step.step, context=cb_context_text(step.state), action=shown[step.action],
             reward=_format_reward(config, step.reward))),
@@ -395,6 +420,16 @@ def _format_ttt_reward(config: PromptConfig, reward: float) -> str:
     return str(int(reward)) if float(reward).is_integer() else _format_reward(config, reward)
 
 
+def _tictactoe_fixed_sections(config: PromptConfig) -> list[str]:
+    choices = T.TTT_CHOICES if config.show_legal_actions else T.TTT_CHOICES_NO_LEGAL
+    return [T.TTT_TASK, _instruction(config, choices, "cell")]
+
+
+def tictactoe_shared_text(config: PromptConfig) -> str:
+    """The text every tic-tac-toe prompt of this config begins with."""
+    return T.SECTION_SEPARATOR.join(_tictactoe_fixed_sections(config))
+
+
 def render_tictactoe_prompt(config: PromptConfig, history: Sequence[HistoryStep],
                             board: Sequence[int] | str,
                             legal_actions: Sequence[int] | None = None) -> str:
@@ -411,10 +446,8 @@ def render_tictactoe_prompt(config: PromptConfig, history: Sequence[HistoryStep]
     legal = sorted(int(action) for action in legal_actions)
     if any(not 0 <= action < 9 for action in legal):
         raise ValueError(f"legal actions must be cells 0-8, got {legal}")
-    choices = T.TTT_CHOICES if config.show_legal_actions else T.TTT_CHOICES_NO_LEGAL
     sections = [
-        T.TTT_TASK,
-        _instruction(config, choices, "cell"),
+        *_tictactoe_fixed_sections(config),
         _history_block(config, history, lambda step: T.TTT_HISTORY_LINE.format(
             step=step.step, state=board_string(step.state), action=step.action,
             reward=_format_ttt_reward(config, step.reward))),

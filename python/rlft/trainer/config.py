@@ -157,6 +157,15 @@ class EngineSection:
                                   default=None)
     threads: int = _help("torch threads per rank on CPU (0: leave torch's default).",
                          default=0)
+    gradient_checkpointing: bool = _help(
+        "Recompute each transformer layer's activations in the backward pass of the update "
+        "instead of keeping them: less memory for about a third more compute. Needs "
+        "transformers >= 5.15 and a model whose layers keep the key/value cache under "
+        "checkpointing (Llama, Qwen2, Gemma; not GPT-2).", default=False)
+    zero3_gather_for_generation: bool = _help(
+        "ZeRO-3: gather the full weights on every rank once per rollout and generate without "
+        "collectives. False for a model too large to gather: then every decoded token gathers "
+        "the shards from all ranks (slow) and the ranks generate in lock-step.", default=True)
 
 
 @dataclass
@@ -318,6 +327,14 @@ def _validate_env(config: TrainConfig) -> None:
             raise ConfigError(f"prompt.variant / env.num_arms: {error}") from None
 
 
+def checkpointing_keeps_cache() -> bool:
+    """Whether this transformers can keep a layer's cache under gradient checkpointing, which
+    the shared prefix needs (its cache is read, never written, by the checkpointed pass)."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    return hasattr(GradientCheckpointingLayer, "_can_checkpoint_with_cache")
+
+
 def _get(config: TrainConfig, path: str) -> Any:
     section, name = path.split(".")
     return getattr(getattr(config, section), name)
@@ -381,6 +398,9 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
             and not config.prompt.summary and config.prompt.style.value != "observation":
         raise ConfigError("prompt.history_window=0 shows nothing of the episode: set "
                           "prompt.summary=true")
+    if config.engine.gradient_checkpointing and not checkpointing_keeps_cache():
+        raise ConfigError("engine.gradient_checkpointing needs transformers >= 5.15 (layers "
+                          "that keep a read-only key/value cache under checkpointing)")
     if config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
     instances = config.eval.episodes * config.eval.seeds

@@ -1,5 +1,6 @@
 """DeepSpeed set-up: the distributed world (one rank without a launcher too), the named ZeRO
-config, the optimizer and schedule, the policy engine and the frozen reference policy."""
+config, the optimizer and schedule, the policy engine, the frozen reference policy, and the
+gathered weights that ZeRO-3 rollouts generate with."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any, Iterator
 import torch
 
 from rlft.trainer.config import TrainConfig
-from rlft.trainer.policy import PolicyWithValue
+from rlft.trainer.policy import PolicyWithValue, enable_gradient_checkpointing
 
 
 @dataclass
@@ -168,6 +169,8 @@ def build_engine(config: TrainConfig, lm: torch.nn.Module, world: World, total_s
     import deepspeed
 
     bf16 = use_bf16(config, world)
+    if config.engine.gradient_checkpointing:
+        enable_gradient_checkpointing(lm)
     policy = PolicyWithValue(lm, value_head=config.algo.advantage == "gae")
     trainable = [p for p in policy.parameters() if p.requires_grad]
     optimizer = make_optimizer(config, trainable)
@@ -216,3 +219,29 @@ class Reference:
                 yield self.engine
         else:
             yield self.module
+
+
+@contextmanager
+def gathered_for_generation(engine: Any, enabled: bool) -> Iterator[None]:
+    """ZeRO-3: inside the context every rank holds the full weights (one all-gather) and the
+    engine's per-module hooks, which would fetch and release shards around every forward, are
+    removed, so forwards run locally and ranks may generate different numbers of tokens. The
+    hooks are registered again and the weights re-partitioned on exit. A no-op unless
+    enabled."""
+    if not enabled:
+        yield
+        return
+    import deepspeed
+
+    optimizer = engine.optimizer
+    offload = getattr(optimizer, "parameter_offload", optimizer)
+    with deepspeed.zero.GatheredParameters(list(engine.module.parameters())):
+        for parameter in engine.module.parameters():
+            parameter.ds_active_sub_modules.clear()  # no module holds them while hooks are off
+        for hook in offload.forward_hooks + offload.backward_hooks:
+            hook.remove()
+        offload.forward_hooks, offload.backward_hooks = [], []
+        try:
+            yield
+        finally:
+            offload._register_deepspeed_module(offload.module)

@@ -18,7 +18,7 @@ from rlft.trainer import advantages as adv
 from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
 from rlft.trainer.config import BANDITS, TINY_OPTIONS, ConfigError, TrainConfig, validate
 from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disable_dropout,
-                                 init_world, use_bf16)
+                                 gathered_for_generation, init_world, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.guard import UpdateGuard
@@ -144,11 +144,27 @@ def compute_advantages(config: TrainConfig, rollout: Rollout, scaler: RewardScal
 
 # ----------------------------------------------------------------------------- updates
 
+def _collate(chunk: list[Transition], pad_id: int, device: torch.device,
+             synced: bool) -> TokenBatch:
+    """A micro-batch around its shared prompt prefix. With `synced` (ZeRO-3 on several ranks,
+    where every forward gathers shards from all ranks) the ranks agree on whether to run a
+    prefix forward: all do, or, if any rank's rows share no token, none does."""
+    prompts = [t.prompt_ids for t in chunk]
+    batch = collate(prompts, [t.answer_ids for t in chunk], pad_id, device)
+    if synced:
+        shares = torch.tensor([int(batch.prefix_ids.shape[1] > 0)], device=device)
+        torch.distributed.all_reduce(shares, op=torch.distributed.ReduceOp.MIN)
+        if not int(shares) and batch.prefix_ids.shape[1]:
+            batch = collate(prompts, [t.answer_ids for t in chunk], pad_id, device,
+                            prefix_length=0)
+    return batch
+
+
 def _micro_batches(rollout: Rollout, micro: int, pad_id: int, device: torch.device,
                    synced: bool) -> Iterator[tuple[list[Transition], TokenBatch]]:
     """The rollout in order, micro transitions at a time. With `synced` (ZeRO-3 on several
-    ranks, where every forward gathers shards from all ranks) a rank with fewer chunks repeats
-    its last one until every rank has run as many forwards; callers drop those (empty chunk)."""
+    ranks) a rank with fewer chunks repeats its last one until every rank has run as many
+    forwards; callers drop those (empty chunk)."""
     transitions = rollout.transitions
     count = -(-len(transitions) // micro)
     total = count
@@ -156,15 +172,10 @@ def _micro_batches(rollout: Rollout, micro: int, pad_id: int, device: torch.devi
         most = torch.tensor([count], device=device)
         torch.distributed.all_reduce(most, op=torch.distributed.ReduceOp.MAX)
         total = int(most)
-    batch = None
     for index in range(total):
-        if index < count:
-            chunk = transitions[index * micro:(index + 1) * micro]
-            batch = collate([t.prompt_ids for t in chunk], [t.answer_ids for t in chunk],
-                            pad_id, device)
-            yield chunk, batch
-        elif batch is not None:
-            yield [], batch
+        # A repeat is collated again: the ranks agree on every batch's prefix (_collate).
+        chunk = transitions[min(index, count - 1) * micro:][:micro]
+        yield (chunk if index < count else []), _collate(chunk, pad_id, device, synced)
 
 
 def _rows(logp: torch.Tensor, chunk: list[Transition]) -> list[torch.Tensor]:
@@ -219,6 +230,7 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
     """update_epochs passes of clipped-surrogate + KL (+ value) over shuffled micro-batches.
     Each pass uses whole optimizer batches only (every rank the same count)."""
     micro = config.optim.micro_batch_size
+    synced = config.engine.zero_stage == 3 and world.size > 1
     accumulation = config.optim.batch_size // (micro * world.size)
     usable = len(rollout.transitions) // (micro * accumulation) * accumulation
     if torch.distributed.is_initialized() and world.size > 1:
@@ -239,8 +251,7 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
         for index in range(usable):
             picked = order[index * micro:(index + 1) * micro]
             chunk = [rollout.transitions[i] for i in picked]
-            batch = collate([t.prompt_ids for t in chunk], [t.answer_ids for t in chunk],
-                            pad_id, device)
+            batch = _collate(chunk, pad_id, device, synced)
             length = batch.answer_ids.shape[1]
             logp, entropy, values = answer_logprobs(engine, batch, config.rollout.temperature,
                                                     with_entropy=True)
@@ -262,7 +273,7 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
             step_stats["policy/entropy"] = ((entropy * mask).sum() / mask.sum()).detach()
             engine.backward(loss)
             engine.step()
-            trained_tokens += int(batch.attention_mask.sum())
+            trained_tokens += batch.computed_tokens
             for key, value in step_stats.items():
                 stats.setdefault(key, []).append(float(value))
             if (index + 1) % accumulation == 0:
@@ -346,9 +357,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
                               batch_size=config.rollout.generation_batch_size,
                               max_prompt_tokens=config.rollout.max_prompt_tokens)
     exploration = ExplorationConfig(try_all=config.algo.try_all, epsilon=config.algo.epsilon)
+    # ZeRO-3 rollouts generate with gathered weights, or in lock-step with every token
+    # gathering the shards.
+    gather = config.engine.zero_stage == 3 and config.engine.zero3_gather_for_generation
     agent = LLMAgent(engine.module.lm, tokenizer, env, config.prompt, sampling,
                      exploration, config.algo.invalid_penalty, keep_transcript=True,
-                     record_tokens=True, synced_gpus=synced)
+                     record_tokens=True, synced_gpus=synced and not gather)
 
     from tqdm.auto import tqdm
 
@@ -358,9 +372,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
     iteration = start_iteration
     for iteration in range(start_iteration, config.run.iterations):
         t0 = time.perf_counter()
-        rollout = collect_rollout(env, agent, seed=_seed(config.run.seed, 3, iteration,
-                                                         world.rank),
-                                  num_samples=config.run.sample_rollouts)
+        with gathered_for_generation(engine, gather):
+            rollout = collect_rollout(env, agent, seed=_seed(config.run.seed, 3, iteration,
+                                                             world.rank),
+                                      num_samples=config.run.sample_rollouts)
         t1 = time.perf_counter()
         old, ref, old_values = rollout_logprobs(config, engine, reference, rollout, pad_id,
                                                 world.device, synced)

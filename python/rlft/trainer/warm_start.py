@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from rlft.agents import make_agent
+from rlft.agents.generation import PromptEncoder
 from rlft.agents.llm_agent import make_prompter
-from rlft.text.chat import format_chat
+from rlft.text.chat import format_chat, shared_chat_prefix
 from rlft.text.templates import ACTION_ANSWER
 from rlft.trainer.checkpoint import save_model_directory
 from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
@@ -23,11 +24,14 @@ from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
 def format_examples(env: Any, tokenizer: Any, prompt_config: Any, num_examples: int, seed: int,
                     max_prompt_tokens: int) -> tuple[list[list[int]], list[list[int]]]:
     """(prompt ids, answer ids) of `num_examples` env states reached by a random policy; each
-    answer names a uniformly random valid label."""
+    answer names a uniformly random valid label. Prompts are encoded as the LLM agent encodes
+    them (shared prefix, then each row's own tokens)."""
     rng = np.random.default_rng([seed, 7])
     prompts: list[list[int]] = []
     answers: list[list[int]] = []
     prompter = make_prompter(env, prompt_config, env.num_envs, seed)
+    encoder = PromptEncoder(tokenizer, shared_chat_prefix(tokenizer, prompter.shared_text()),
+                            max_prompt_tokens)
     player = make_agent("random")
     round_index = 0
     while len(prompts) < num_examples:
@@ -45,8 +49,7 @@ def format_examples(env: Any, tokenizer: Any, prompt_config: Any, num_examples: 
                     choices = choices[legal[row][batch.action_of_label[row]]]
                 label = batch.labels[int(rng.choice(choices))]
                 chat = format_chat(tokenizer, [{"role": "user", "content": batch.texts[row]}])
-                ids = tokenizer(chat, add_special_tokens=False)["input_ids"]
-                prompts.append(ids[-max_prompt_tokens:])
+                prompts.append(encoder.encode(chat))
                 answer = tokenizer(ACTION_ANSWER.format(label=label),
                                    add_special_tokens=False)["input_ids"]
                 answers.append(answer + [tokenizer.eos_token_id])

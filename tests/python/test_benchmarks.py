@@ -1,0 +1,69 @@
+"""Every script in benchmarks/ runs at toy size (``--smoke``), writing into a temporary
+directory, so that none can rot between the runs by hand that write benchmarks/results/."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BENCHMARKS = REPO / "benchmarks"
+# Imported by the others, or launched by trainer.py: covered by those runs.
+HELPERS = {"zero_rss.py"}
+
+
+def _run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", DS_ACCELERATOR="cpu",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "python"),
+                                                        os.environ.get("PYTHONPATH", "")])))
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], cwd=REPO,
+                            env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    return result
+
+
+def test_every_benchmark_script_has_a_smoke_test():
+    tested = {"bench_bandits.py", "bench_tic_tac_toe.py", "envs.py", "parser.py",
+              "seeds.py", "trainer.py"}
+    assert {p.name for p in BENCHMARKS.glob("*.py")} == tested | HELPERS
+
+
+@pytest.mark.parametrize("script", ["bench_bandits.py", "bench_tic_tac_toe.py"])
+def test_env_benchmarks_smoke(script):
+    assert "rlft" in _run(script, "--smoke").stdout
+
+
+def test_envs_and_parser_smoke(tmp_path):
+    _run("envs.py", "--smoke", "--out", str(tmp_path / "envs.json"))
+    assert "mab_vs_numpy_b64" in json.loads((tmp_path / "envs.json").read_text())
+    _run("parser.py", "--smoke", "--out", str(tmp_path / "parser.json"))
+    assert json.loads((tmp_path / "parser.json").read_text())["num_texts"] == 100
+
+
+def test_seeds_smoke():
+    result = _run("seeds.py", "--smoke")
+    assert "| 0 |" in result.stdout and "wrote" in result.stdout
+
+
+def test_trainer_benchmark_smoke(tmp_path):
+    out = tmp_path / "trainer.json"
+    _run("trainer.py", "--smoke", "--out", str(out), timeout=900)
+    results = json.loads(out.read_text())
+    for key in ("rollout_overhead_frac", "update_vs_bare", "zero_rss",
+                "iteration_speedup_cpu_default", "smollm2_rollout_vs_hf_generate",
+                "update_fraction_of_peak", "commit"):
+        assert key in results, key
+    old, new = results["iteration_old_path"], results["iteration_prefix_path"]
+    # Same rollouts (seeds, weights), fewer token positions on the prefix path.
+    assert old["transitions"] == new["transitions"]
+    assert new["positions_per_transition"]["update"] < old["positions_per_transition"]["update"]
+    with pytest.raises(AssertionError):
+        _run("trainer.py", "--smoke", "--out", str(REPO / "benchmarks" / "results" / "x.json"),
+             timeout=120)
