@@ -573,7 +573,7 @@ def test_cb_prompter_reads_user_and_context() -> None:
 @pytest.mark.parametrize("options", [
     {}, {"variant": "continuous", "summary": True}, {"cot": False, "history_window": 2},
     {"randomise_labels": True, "summary": True}, {"ucb_instructed": True},
-    {"compact": True, "summary": True, "history_window": 0, "cot": False}])
+    {"style": "compact", "summary": True, "history_window": 0, "cot": False}])
 def test_every_bandit_prompt_starts_with_the_shared_text(options) -> None:
     config = PromptConfig(**options)
     env = FakeMab(num_envs=2, num_arms=4, horizon=3)
