@@ -9,7 +9,7 @@ All three use the tiny preset's tokenizer (no other tokenizer is available offli
 models' larger vocabularies cost their full LM-head compute while the prompts are tokenised by a
 small BPE; the prompt lengths in tokens are recorded. Per shape:
 
-1. rollout: `collect_rollout` with an `LLMAgent` (the trainer's rollout path) on 5-arm button
+1. rollout: `rlft.trainer.rollout.collect` with an `LLMAgent` (the trainer's rollout path) on 5-arm button
    bandits with the paper's chain-of-thought prompt, `rows` env slots, G new tokens per step,
    sampling at temperature 1; then bare Hugging Face `generate` on the very same prompt token
    ids with the same sampling. New tokens are counted up to each row's first stop token in both.
@@ -171,9 +171,9 @@ def measure(shape: str, toy: bool, out: Path) -> dict[str, Any]:
                                      use_bf16)
     from rlft.trainer.evaluate import make_env
     from rlft.trainer.loop import (compute_advantages, ppo_update, rollout_logprobs,
-                                   sequence_kl), sequence_kl
+                                   sequence_kl)
     from rlft.trainer.rewards import RewardScaler
-    from rlft.trainer.rollout import collect_rollout
+    from rlft.trainer.rollout import collect
 
     setting = TOY if toy else FULL
     record = Recorder(out, shape)
@@ -211,53 +211,56 @@ def measure(shape: str, toy: bool, out: Path) -> dict[str, Any]:
                                   batch_size=setting.rows,
                                   max_prompt_tokens=config.rollout.max_prompt_tokens)
         return LLMAgent(policy_lm, tokenizer, env, config.prompt, sampling,
-                        ExplorationConfig(), config.algo.invalid_penalty, keep_transcript=True,
-                        record_tokens=True)
+                        ExplorationConfig())
 
-    collect_rollout(env, agent(min(16, setting.new_tokens)), seed=0)  # warm-up
-    rollout = collect_rollout(env, agent(setting.new_tokens), seed=1)
-    prompt_lengths = [len(t.prompt_ids) for t in rollout.transitions]
+    collect(env, agent(min(16, setting.new_tokens)), seed=0)  # warm-up
+    player = agent(setting.new_tokens)
+    started = time.perf_counter()
+    rollout, transitions = collect(env, player, seed=1)
+    rollout_seconds = time.perf_counter() - started
+    new_tokens = player.new_tokens
+    prompt_lengths = [len(t.prompt_ids) for t in transitions]
     record.add("rollout", {
-        "rollout_new_tokens": rollout.new_tokens,
-        "rollout_s": rollout.total_seconds, "rollout_generate_s": rollout.generate_seconds,
-        "rollout_tokens_per_s": rollout.new_tokens / rollout.total_seconds,
-        "rollout_generate_tokens_per_s": rollout.new_tokens / rollout.generate_seconds,
+        "rollout_new_tokens": new_tokens,
+        "rollout_s": rollout_seconds, "rollout_generate_s": player.generate_seconds,
+        "rollout_tokens_per_s": new_tokens / rollout_seconds,
+        "rollout_generate_tokens_per_s": new_tokens / player.generate_seconds,
         "prompt_tokens_mean": float(np.mean(prompt_lengths)),
         "prompt_tokens_max": int(max(prompt_lengths)),
         "rollout_invalid_rate": rollout.invalid_rate})
 
     bare_tokens, bare_seconds = 0, 0.0
     for step in range(setting.horizon):
-        prompts = [t.prompt_ids for t in rollout.transitions if t.step == step]
+        prompts = [t.prompt_ids for t in transitions if t.step == step]
         tokens, seconds = bare_generate(policy_lm, tokenizer, prompts, setting.new_tokens,
                                         seed=1 + step, device=device)
         bare_tokens, bare_seconds = bare_tokens + tokens, bare_seconds + seconds
     record.add("bare_generate", {
         "bare_new_tokens": bare_tokens, "bare_generate_s": bare_seconds,
         "bare_tokens_per_s": bare_tokens / bare_seconds,
-        "rollout_vs_bare": (rollout.new_tokens / rollout.total_seconds)
-        / (bare_tokens / bare_seconds)})
+        "rollout_vs_bare": (new_tokens / rollout_seconds) / (bare_tokens / bare_seconds)})
 
     pad_id = tokenizer.pad_token_id
     _sync(device)
     started = time.perf_counter()
-    old, ref, values = rollout_logprobs(config, engine, reference, rollout, pad_id, device,
+    old, ref, values = rollout_logprobs(config, engine, reference, transitions, pad_id, device,
                                         False)
     _sync(device)
     logprob_seconds = time.perf_counter() - started
-    _, advantage, returns = compute_advantages(config, rollout, RewardScaler(config.algo.gamma),
-                                               values, sequence_kl(old, ref))
+    _, advantage, returns = compute_advantages(config, transitions, setting.rows,
+                                               RewardScaler(config.algo.gamma), values,
+                                               sequence_kl(old, ref))
     passes = []
     for iteration in range(2):  # the first pass warms up (optimizer state, allocator)
         _sync(device)
         started = time.perf_counter()
-        stats = ppo_update(config, engine, rollout, old, ref, advantage, returns, values,
+        stats = ppo_update(config, engine, transitions, old, ref, advantage, returns, values,
                            pad_id, device, iteration, world)
         _sync(device)
         passes.append((time.perf_counter() - started, stats))
     seconds, stats = passes[-1]
     tokens = stats["optim/trained_tokens"]
-    head_positions = sum(len(t.answer_ids) + 1 for t in rollout.transitions)
+    head_positions = sum(len(t.answer_ids) + 1 for t in transitions)
     flops = (6 * record.data["body_parameters"] * tokens
              + 6 * record.data["hidden_size"] * record.data["vocab_size"] * head_positions)
     record.add("update", {

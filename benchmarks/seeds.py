@@ -68,16 +68,18 @@ def row(seed: int, results: dict[str, Any], seconds: float, log: dict[str, float
         ) -> dict[str, Any]:
     paired = results["paired"]
     out: dict[str, Any] = {
-        "seed": seed, "wall_s": seconds, **log, "instances": results["eval"]["instances"],
-        "paired": {name: paired[name] for name in ("final_regret", "coverage")},
+        "seed": seed, "wall_s": seconds, **log,
+        "instances": results["eval"]["episodes"] * results["eval"]["seeds"],
+        "paired": {name: paired[name] for name in ("final_regret", "coverage_final")},
         # Lower regret and higher coverage, each with a paired 95% CI that excludes 0.
         "regret_gain": paired["final_regret"]["ci_high"] < 0,
-        "coverage_gain": paired["coverage"]["ci_low"] > 0,
+        "coverage_gain": paired["coverage_final"]["ci_low"] > 0,
     }
     for name, entry in results["policies"].items():
         out[name] = {key: entry[key] for key in ("final_regret", "final_regret_ci95",
-                                                 "coverage", "coverage_ci95", "invalid_rate",
-                                                 "shaped_return", "shaped_return_ci95")}
+                                                 "coverage_final", "coverage_final_ci95",
+                                                 "invalid_rate", "shaped_return",
+                                                 "shaped_return_ci95")}
     return out
 
 
@@ -99,8 +101,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         start, final = r["start policy"], r["final policy"]
         lines.append(
-            f"| {r['seed']} | {start['coverage']:.2f} → {final['coverage']:.2f} | "
-            f"{diff(r['paired']['coverage'])} | {cell(start, 'final_regret')} | "
+            f"| {r['seed']} | {start['coverage_final']:.2f} → {final['coverage_final']:.2f} | "
+            f"{diff(r['paired']['coverage_final'])} | {cell(start, 'final_regret')} | "
             f"{cell(final, 'final_regret')} | {diff(r['paired']['final_regret'])} | "
             + " | ".join(cell(r[b], "final_regret") for b in baselines)
             + f" | {r['iterations']} | {r['updates_undone']} | {r['wall_s'] / 60:.1f} |")

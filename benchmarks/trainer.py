@@ -1,6 +1,6 @@
 """Trainer costs on CPU, measured in one run and written to benchmarks/results/trainer.json:
 
-(a) rollout overhead: wall time of collect_rollout vs the generate() calls inside it; the rest
+(a) rollout overhead: wall time of a rollout (rlft.trainer.rollout.collect) vs the generate() calls inside it; the rest
     (prompting, chat template, parsing, env stepping, bookkeeping) is framework overhead
     -> ``rollout_overhead_frac`` (target <= 0.10). Also against the bare ``model.generate``
     calls alone (tokenising, decoding and the prefill of each row's own tokens count as
@@ -220,8 +220,7 @@ def build_trainer(overrides: Sequence[str], warm_start: bool) -> dict[str, Any]:
                               batch_size=config.rollout.generation_batch_size,
                               max_prompt_tokens=config.rollout.max_prompt_tokens)
     agent = LLMAgent(engine.module.lm, tokenizer, env, config.prompt, sampling,
-                     ExplorationConfig(), config.algo.invalid_penalty, keep_transcript=True,
-                     record_tokens=True)
+                     ExplorationConfig())
     return {"config": config, "world": world, "engine": engine, "scheduler": scheduler,
             "reference": reference, "env": env, "agent": agent,
             "pad_id": tokenizer.pad_token_id, "overrides": list(overrides)}
@@ -268,18 +267,22 @@ class GenerateTimer:
 # ----------------------------------------------------------------------------- (a) rollout
 
 def bench_rollout(setup: dict[str, Any], repeats: int) -> tuple[dict[str, Any], Any]:
-    from rlft.trainer.rollout import collect_rollout
+    from rlft.trainer.rollout import collect
 
     timer = GenerateTimer(setup["engine"].module.lm)
-    collect_rollout(setup["env"], setup["agent"], seed=0)  # warm-up
+    agent = setup["agent"]
+    collect(setup["env"], agent, seed=0)  # warm-up
     totals, generates, bare = [], [], []
-    rollout = None
+    transitions: list[Any] = []
     for repeat in range(repeats):
-        before = timer.seconds
-        rollout = collect_rollout(setup["env"], setup["agent"], seed=1 + repeat)
-        totals.append(rollout.total_seconds)
-        generates.append(rollout.generate_seconds)
+        before, generate_before, tokens_before = timer.seconds, agent.generate_seconds, \
+            agent.new_tokens
+        started = time.perf_counter()
+        _, transitions = collect(setup["env"], agent, seed=1 + repeat)
+        totals.append(time.perf_counter() - started)
+        generates.append(agent.generate_seconds - generate_before)
         bare.append(timer.seconds - before)
+        new_tokens = agent.new_tokens - tokens_before
     timer.close()
     total = sum(totals)
     return {
@@ -287,21 +290,21 @@ def bench_rollout(setup: dict[str, Any], repeats: int) -> tuple[dict[str, Any], 
         "rollout_overhead_frac_vs_model_generate": 1.0 - sum(bare) / total,
         "rollout_seconds": totals, "generate_seconds": generates,
         "model_generate_seconds": bare,
-        "rollout_transitions": len(rollout.transitions),
-        "rollout_new_tokens": rollout.new_tokens,
-    }, rollout
+        "rollout_transitions": len(transitions),
+        "rollout_new_tokens": new_tokens,
+    }, transitions
 
 
 # ----------------------------------------------------------------------------- (b) update
 
-def _micro_batches(setup: dict[str, Any], rollout: Any, iteration: int) -> list[list[int]]:
+def _micro_batches(setup: dict[str, Any], transitions: Any, iteration: int) -> list[list[int]]:
     """The transition indices of each micro-batch ppo_update takes in its one epoch."""
     config, world = setup["config"], setup["world"]
     micro = config.optim.micro_batch_size
     accumulation = config.optim.batch_size // (micro * world.size)
-    usable = len(rollout.transitions) // (micro * accumulation) * accumulation
+    usable = len(transitions) // (micro * accumulation) * accumulation
     order = np.random.default_rng([config.run.seed, iteration, world.rank]).permutation(
-        len(rollout.transitions))
+        len(transitions))
     return [order[i * micro:(i + 1) * micro].tolist() for i in range(usable)]
 
 
@@ -322,7 +325,7 @@ def bare_update(policy: Any, optimizer: Any, batches: list[Any], advantages: lis
     return time.perf_counter() - started
 
 
-def bench_update(setup: dict[str, Any], rollout: Any, repeats: int) -> dict[str, Any]:
+def bench_update(setup: dict[str, Any], transitions: Any, repeats: int) -> dict[str, Any]:
     import torch
 
     from rlft.trainer.loop import (compute_advantages, ppo_update, rollout_logprobs,
@@ -332,21 +335,23 @@ def bench_update(setup: dict[str, Any], rollout: Any, repeats: int) -> dict[str,
 
     config, world, engine = setup["config"], setup["world"], setup["engine"]
     device, pad_id = world.device, setup["pad_id"]
-    old, ref, old_values = rollout_logprobs(config, engine, setup["reference"], rollout, pad_id,
-                                            device, False)
-    _, advantage, returns = compute_advantages(config, rollout, RewardScaler(config.algo.gamma), old_values,
-                                             sequence_kl(old, ref))
+    old, ref, old_values = rollout_logprobs(config, engine, setup["reference"], transitions,
+                                            pad_id, device, False)
+    num_rows = 1 + max(t.row for t in transitions)
+    _, advantage, returns = compute_advantages(config, transitions, num_rows,
+                                               RewardScaler(config.algo.gamma), old_values,
+                                               sequence_kl(old, ref))
     bare_policy = copy.deepcopy(engine.module).train()
     optimizer = torch.optim.AdamW(bare_policy.parameters(), lr=config.optim.lr)
     accumulation = config.optim.batch_size // (config.optim.micro_batch_size * world.size)
     update_s, bare_s, tokens = [], [], 0
     for repeat in range(1 + repeats):  # the first pair warms both up and is not counted
         started = time.perf_counter()
-        ppo_update(config, engine, rollout, old, ref, advantage, returns, old_values, pad_id,
-                   device, repeat, world)
+        ppo_update(config, engine, transitions, old, ref, advantage, returns, old_values,
+                   pad_id, device, repeat, world)
         update_seconds = time.perf_counter() - started
-        picks = _micro_batches(setup, rollout, repeat)
-        chunks = [[rollout.transitions[i] for i in pick] for pick in picks]
+        picks = _micro_batches(setup, transitions, repeat)
+        chunks = [[transitions[i] for i in pick] for pick in picks]
         batches = [collate([t.prompt_ids for t in c], [t.answer_ids for t in c], pad_id, device)
                    for c in chunks]
         advantages = [torch.tensor(advantage[pick], dtype=torch.float32) for pick in picks]
@@ -361,7 +366,7 @@ def bench_update(setup: dict[str, Any], rollout: Any, repeats: int) -> dict[str,
         "bare_tokens_per_s": tokens * len(bare_s) / sum(bare_s),
         "update_seconds": update_s, "bare_seconds": bare_s,
         "update_tokens_per_pass": tokens,
-        "update_micro_batches": len(_micro_batches(setup, rollout, 0)),
+        "update_micro_batches": len(_micro_batches(setup, transitions, 0)),
     }
 
 
@@ -418,13 +423,13 @@ def _restore(setup: dict[str, Any], state: tuple[Any, Any, Any]) -> None:
     setup["scheduler"].load_state_dict(state[2])
 
 
-def unique_tokens_per_transition(rollout: Any) -> float:
+def unique_tokens_per_transition(transitions: Any) -> float:
     """Tokens per transition when the rollout's shared prompt prefix counts once."""
     from rlft.models.shared_prefix import longest_common_prefix
 
-    prompts = [t.prompt_ids for t in rollout.transitions]
+    prompts = [t.prompt_ids for t in transitions]
     shared = longest_common_prefix(prompts[0], prompts)
-    own = sum(len(t.prompt_ids) - shared + len(t.answer_ids) for t in rollout.transitions)
+    own = sum(len(t.prompt_ids) - shared + len(t.answer_ids) for t in transitions)
     return (shared + own) / len(prompts)
 
 
@@ -434,7 +439,7 @@ def one_iteration(setup: dict[str, Any], seed: int, iteration: int) -> dict[str,
     from rlft.trainer.loop import (compute_advantages, ppo_update, rollout_logprobs,
                                    sequence_kl)
     from rlft.trainer.rewards import RewardScaler
-    from rlft.trainer.rollout import collect_rollout
+    from rlft.trainer.rollout import collect
 
     config, world, engine = setup["config"], setup["world"], setup["engine"]
     counter = PositionCounter([engine.module.lm, setup["reference"].module.lm])
@@ -444,18 +449,19 @@ def one_iteration(setup: dict[str, Any], seed: int, iteration: int) -> dict[str,
         marks.append(counter.total)
         times.append(time.perf_counter())
 
-    rollout = collect_rollout(setup["env"], setup["agent"], seed=seed)
+    rollout, steps = collect(setup["env"], setup["agent"], seed=seed)
     mark()
-    old, ref, values = rollout_logprobs(config, engine, setup["reference"], rollout,
+    old, ref, values = rollout_logprobs(config, engine, setup["reference"], steps,
                                         setup["pad_id"], world.device, False)
-    _, advantage, returns = compute_advantages(config, rollout, RewardScaler(config.algo.gamma), values,
-                                             sequence_kl(old, ref))
+    _, advantage, returns = compute_advantages(config, steps, rollout.actions.shape[0],
+                                               RewardScaler(config.algo.gamma), values,
+                                               sequence_kl(old, ref))
     mark()
-    ppo_update(config, engine, rollout, old, ref, advantage, returns, values, setup["pad_id"],
+    ppo_update(config, engine, steps, old, ref, advantage, returns, values, setup["pad_id"],
                world.device, iteration, world)
     mark()
     counter.close()
-    transitions = len(rollout.transitions)
+    transitions = len(steps)
     phases = ("rollout", "logprobs", "update")
     return {
         "seconds": {p: times[i + 1] - times[i] for i, p in enumerate(phases)},
@@ -463,9 +469,8 @@ def one_iteration(setup: dict[str, Any], seed: int, iteration: int) -> dict[str,
                                      for i, p in enumerate(phases)},
         "update_positions": marks[3] - marks[2],
         "transitions": transitions,
-        "unique_tokens_per_transition": unique_tokens_per_transition(rollout),
-        "answer_tokens_per_transition": float(np.mean([len(t.answer_ids)
-                                                       for t in rollout.transitions])),
+        "unique_tokens_per_transition": unique_tokens_per_transition(steps),
+        "answer_tokens_per_transition": float(np.mean([len(t.answer_ids) for t in steps])),
         "invalid_rate": rollout.invalid_rate,
     }
 
@@ -691,9 +696,9 @@ def main() -> None:
                                              (3,) if args.smoke else STAGES, args.smoke)
     setup = build_trainer([*OVERHEAD_OVERRIDES, *smoke], warm_start=False)
     results["threads"] = torch.get_num_threads()
-    rollout_results, rollout = bench_rollout(setup, repeats)
+    rollout_results, transitions = bench_rollout(setup, repeats)
     results.update(rollout_results)
-    results.update(bench_update(setup, rollout, repeats))
+    results.update(bench_update(setup, transitions, repeats))
     default = build_trainer(smoke, warm_start=True)
     results.update(bench_iteration(default, max(2, repeats)))
     results.update(fraction_of_peak(default, results, 256 if args.smoke else 2048))

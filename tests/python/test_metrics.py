@@ -79,7 +79,7 @@ def test_tic_tac_toe_summary_by_hand():
 def test_summarize_bandit_by_hand():
     regret = np.array([[0.5, 1.0, 1.5, 1.5], [1.0, 2.0, 3.0, 4.0], [0.5, 0.5, 0.5, 1.0]])
     summary = metrics.summarize_bandit(ACTIONS, REWARDS, regret, 3, best_arm=[1, 0, 0])
-    assert summary["final_regret_mean"] == pytest.approx(6.5 / 3)
+    assert summary["final_regret"] == pytest.approx(6.5 / 3)
     sd = np.std([1.5, 4.0, 1.0], ddof=1)
     assert summary["final_regret_ci95"] == pytest.approx(4.302652729911275 * sd / math.sqrt(3))
     assert summary["coverage_final"] == pytest.approx((1 + 1 / 3 + 2 / 3) / 3)

@@ -63,20 +63,29 @@ def test_single_rank_run_writes_everything(tmp_path):
     assert metrics[0]["rollout/transitions"] == 12
     results = json.loads((out / "results.json").read_text())
     assert set(results["policies"]) == {"start policy", "final policy", "random", "ucb"}
-    assert set(results["paired"]) == {"final_regret", "coverage", "shaped_return"}
-    assert results["eval"]["instances"] == 4
+    assert set(results["paired"]) == {"final_regret", "coverage_final", "shaped_return"}
+    assert results["eval"]["episodes"] == 4 and results["eval"]["instances"] == "heldout"
     for policy in results["policies"].values():
         assert len(policy["per_instance"]["final_regret"]) == 4
     assert "Final policy minus starting policy, paired per instance" in result.stdout
     assert (out / "samples.jsonl").is_file() and (out / "tensorboard").is_dir()
     assert (out / "checkpoints" / "latest").read_text() == "iter_000002"
-    # The export is a plain HF model directory that the evaluation harness accepts.
-    from rlft.evaluation import EvalConfig, run_evaluation
+    # The export carries its evaluation: `rlft eval --model` with no other flag reproduces the
+    # run's final-policy row exactly (same instances, prompt, sampling and seeds).
+    from rlft.cli import main
 
-    evaluated = run_evaluation(EvalConfig(agent="llm", model=str(out / "model"), episodes=2,
-                                          seeds=1, arms=5, horizon=2, max_new_tokens=4,
-                                          out=str(tmp_path / "eval")), show_progress=False)
-    assert 0.0 <= evaluated["invalid_rate"] <= 1.0
+    again = tmp_path / "eval"
+    assert main(["eval", "--agent", "llm", "--model", str(out / "model"), "--out", str(again),
+                 "--quiet"]) == 0
+    metrics = json.loads((again / "metrics.json").read_text())
+    final = results["policies"]["final policy"]
+    for key in ("per_instance", "final_regret", "coverage_final", "shaped_return",
+                "invalid_rate", "num_episodes"):
+        assert metrics[key] == final[key], key
+    # Flags still override, and say so.
+    assert main(["eval", "--agent", "llm", "--model", str(out / "model"), "--horizon", "2",
+                 "--seeds", "1", "--out", str(tmp_path / "eval2"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "eval2" / "config.json").read_text())["horizon"] == 2
 
 
 def test_target_kl_stops_the_update_early(tmp_path):

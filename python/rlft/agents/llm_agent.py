@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rlft.agents.base import BatchedAgent, Observation
+from rlft.agents.base import BatchedAgent, Decision, Observation, StepRecord
 from rlft.agents.generation import (Generations, PromptEncoder, SamplingConfig, SharedPrefix,
                                     generate)
 from rlft.text import ActionParser, ParseResult, ParseStatus, step_actions
@@ -54,21 +54,6 @@ class ExplorationConfig:
             raise ValueError(f"self_consistency must be >= 1, got {self.self_consistency}")
 
 
-@dataclass
-class StepRecord:
-    """What one row saw and said at one step (the trajectory files' rows)."""
-
-    row: int
-    step: int
-    prompt: str
-    generation: str
-    parsed_action: int
-    status: str
-    forced: str
-    action: int
-    invalid: bool
-
-
 def make_prompter(env: Any, prompt: PromptConfig, num_envs: int, seed: int) -> Any:
     """The prompter matching an env made by rlft.envs.make."""
     kind = type(env).__name__
@@ -87,10 +72,6 @@ def make_prompter(env: Any, prompt: PromptConfig, num_envs: int, seed: int) -> A
     raise ValueError(f"no prompts for env type {kind}")
 
 
-def _episode_step(obs: Observation, info: Observation) -> np.ndarray:
-    return np.asarray(obs["step"] if "step" in obs else info["step"])
-
-
 class LLMAgent(BatchedAgent):
     """Plays B env rows with one model; see the module docstring for one step's pipeline."""
 
@@ -98,9 +79,7 @@ class LLMAgent(BatchedAgent):
 
     def __init__(self, model: Any, tokenizer: Any, env: Any, prompt: PromptConfig | None = None,
                  sampling: SamplingConfig | None = None,
-                 exploration: ExplorationConfig | None = None,
-                 invalid_penalty: float = -5.0, keep_transcript: bool = True,
-                 record_tokens: bool = False, synced_gpus: bool = False,
+                 exploration: ExplorationConfig | None = None, synced_gpus: bool = False,
                  answer_patterns: Sequence[str] | None = None) -> None:
         super().__init__()
         self.model = model
@@ -111,17 +90,9 @@ class LLMAgent(BatchedAgent):
         self.exploration = exploration or ExplorationConfig()
         if self.exploration.self_consistency > 1 and self.sampling.temperature == 0:
             raise ValueError("self_consistency > 1 needs temperature > 0 (greedy samples agree)")
-        self.invalid_penalty = invalid_penalty
-        self.keep_transcript = keep_transcript
         # Parser templates (None: the paper's ACTION=X); analyses may add prose forms.
         self.answer_patterns = tuple(answer_patterns) if answer_patterns is not None else None
-        # Trainer support: the exact token ids of each row's last prompt and answer.
-        self.record_tokens = record_tokens
         self.synced_gpus = synced_gpus  # ZeRO-3 on several ranks: generate in lock-step
-        self.last_tokens: list[tuple[list[int], list[int]]] = []
-        self.last_forced = np.zeros(0, dtype=bool)
-        self.transcript: list[list[StepRecord]] = []  # one list per reset (round)
-        self.last_invalid = np.zeros(0, dtype=bool)
         self.new_tokens = 0
         self.generate_seconds = 0.0  # wall time inside generate(), for overhead accounting
         self._prompter: Any = None
@@ -147,10 +118,10 @@ class LLMAgent(BatchedAgent):
         self._rng = np.random.default_rng([seed, 1])
         self._seed = seed
         self._calls = 0
-        self.last_invalid = np.zeros(num_envs, dtype=bool)
-        self.transcript.append([])
 
-    def act(self, obs: Observation, info: Observation) -> np.ndarray:
+    def act(self, obs: Observation, info: Observation) -> Decision:
+        """The actions and, per row, the prompt, the answer (text and exact token ids), its
+        parse status and whether an exploration mechanism forced it."""
         self._require_reset()
         batch: PromptBatch = self._prompter.render(obs, info)
         legal = np.asarray(obs["legal_mask"], dtype=bool) if "legal_mask" in obs else None
@@ -177,15 +148,17 @@ class LLMAgent(BatchedAgent):
             chats[row] = format_chat(self.tokenizer, [{"role": "user",
                                                        "content": batch.texts[row]}]) \
                 if self.tokenizer is not None else batch.texts[row]
-            if self.record_tokens:
+            if self._encoder is not None:
                 tokens[row] = self._forced_tokens(chats[row], rationale)
-        self.last_tokens = tokens
-        self.last_forced = np.array([kind != "" for kind in forced_kind], dtype=bool)
         parsed = self._parse(texts, batch, legal)
-        chosen = step_actions(parsed, self.num_actions, self._rng, legal, self.invalid_penalty)
-        self.last_invalid = chosen.invalid.copy()
-        self._record(obs, info, chats, texts, parsed, chosen.actions, chosen.invalid, forced_kind)
-        return chosen.actions
+        chosen = step_actions(parsed, self.num_actions, self._rng, legal)
+        return Decision(chosen.actions, [
+            StepRecord(prompt=chats[row], generation=texts[row],
+                       status=ParseStatus(int(parsed.status[row])).name,
+                       parsed_action=int(parsed.actions[row]), invalid=bool(chosen.invalid[row]),
+                       forced=forced_kind[row], prompt_ids=tokens[row][0],
+                       answer_ids=tokens[row][1])
+            for row in range(self.num_envs)])
 
     def observe(self, actions: np.ndarray, reward: np.ndarray, obs: Observation,
                 info: Observation) -> None:
@@ -284,16 +257,3 @@ class LLMAgent(BatchedAgent):
             label_legal = np.take_along_axis(legal, batch.action_of_label, axis=1)
         parsed = self._parser.parse(texts, label_legal)
         return ParseResult(batch.env_actions(parsed.actions), parsed.status)
-
-    def _record(self, obs: Observation, info: Observation, chats: list[str], texts: list[str],
-                parsed: ParseResult, actions: np.ndarray, invalid: np.ndarray,
-                forced: list[str]) -> None:
-        if not self.keep_transcript:
-            return
-        steps = _episode_step(obs, info)
-        self.transcript[-1].extend(
-            StepRecord(row=row, step=int(steps[row]), prompt=chats[row], generation=texts[row],
-                       parsed_action=int(parsed.actions[row]),
-                       status=ParseStatus(int(parsed.status[row])).name, forced=forced[row],
-                       action=int(actions[row]), invalid=bool(invalid[row]))
-            for row in range(self.num_envs))

@@ -251,3 +251,24 @@ ANALYSIS_CONFIGS: dict[str, type] = {
     "frequency-bias": FrequencyBiasConfig,
     "knowing-doing": KnowingDoingConfig,
 }
+
+
+# Fields an analysis takes from the evaluation saved with an exported policy, unless given.
+POLICY_FIELDS = ("noise", "arms", "horizon", "temperature", "max_new_tokens", "batch_size")
+
+
+def with_policy_eval(config: AnalysisBase, saved: dict[str, Any], given: set[str]
+                     ) -> tuple[AnalysisBase, list[str]]:
+    """`config` with the prompt, noise, arms, horizon and sampling of the run whose exported
+    policy it analyses (``rlft.evaluation.config.load_policy_eval``), except for the fields
+    given explicitly; returns it and the names of the fields taken from the run."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    taken = []
+    for name in POLICY_FIELDS:
+        if name in values and name not in given and name in saved:
+            values[name] = [saved[name]] if isinstance(values[name], list) else saved[name]
+            taken.append(name)
+    prompt = {key: value for key, value in saved["prompt"].items() if key not in given}
+    values["prompt"] = dataclasses.replace(config.prompt, **prompt)
+    taken += [f"prompt.{key}" for key in prompt]
+    return type(config)(**values), taken

@@ -56,7 +56,7 @@ def greediness_metrics(actions: Any, cumulative_regret: Any, num_actions: int,
         "untried_arms_mean": float(np.mean(num_actions * (1.0 - final_coverage))),
         "coverage_model_final": float(model_mean[-1]),
         "model_chose_rate": 1.0 if model_chose is None else float(np.mean(model_chose)),
-        "final_regret_mean": float(regret_mean[-1]),
+        "final_regret": float(regret_mean[-1]),
         "final_regret_ci95": float(regret_ci[-1]),
         "coverage": cov_mean.tolist(),
         "coverage_ci95": cov_ci.tolist(),
@@ -111,7 +111,7 @@ def run_greediness(config: GreedinessConfig,
                 factory = (agent_factory(arms, cot) if agent_factory is not None
                            else _default_factory(config, arms, cot, policy))
                 setting_started = time.perf_counter()
-                rollout, transcripts = play(
+                rollout = play(
                     config, factory, arms, config.episodes, config.horizon, config.seeds,
                     progress=(lambda text, name=name: print(f"[greediness {name}] {text}",
                                                             flush=True))
@@ -123,7 +123,7 @@ def run_greediness(config: GreedinessConfig,
                                wall_time_s=time.perf_counter() - setting_started)
                 settings[name] = metrics
                 if generations_file is not None:
-                    _write_generations(generations_file, name, transcripts, config)
+                    _write_generations(generations_file, name, rollout)
                     generations_file.flush()
                 # Written after every setting, so a run cut short keeps what it finished.
                 result = {"analysis": "greediness", "agent": _agent_label(config),
@@ -151,9 +151,8 @@ def _agent_label(config: GreedinessConfig) -> str:
     return f"llm ({config.model})" if config.agent == "llm" else config.agent
 
 
-def _write_generations(handle: Any, name: str, transcripts: list[list[Any]],
-                       config: GreedinessConfig) -> None:
-    grid = generation_grid(transcripts, config.episodes, config.horizon)
+def _write_generations(handle: Any, name: str, rollout: Any) -> None:
+    grid = generation_grid(rollout)
     for episode, row in enumerate(grid):
         for step, record in enumerate(row):
             if record is None:
@@ -161,4 +160,5 @@ def _write_generations(handle: Any, name: str, transcripts: list[list[Any]],
             handle.write(json.dumps({
                 "setting": name, "episode": episode, "step": step, "prompt": record.prompt,
                 "generation": record.generation, "status": record.status,
-                "action": record.action, "invalid": record.invalid}) + "\n")
+                "action": int(rollout.actions[episode, step]),
+                "invalid": record.invalid}) + "\n")

@@ -145,7 +145,7 @@ def summarize_bandit(actions: Any, rewards: Any, cumulative_regret: Any, num_act
         "num_episodes": int(actions.shape[0]),
         "horizon": int(actions.shape[1]),
         "num_actions": int(num_actions),
-        "final_regret_mean": float(mean[-1]),
+        "final_regret": float(mean[-1]),
         "final_regret_ci95": float(ci[-1]),
         "coverage_final": float(coverage[-1]),
         "invalid_rate": invalid_rate(np.zeros(actions.shape, bool) if invalid is None else invalid),

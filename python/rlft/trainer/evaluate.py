@@ -1,9 +1,12 @@
-"""Held-out evaluation of a policy next to classic baselines on the same instances.
+"""The trainer's held-out comparison: the policy at the start and the end of a run next to
+classic baselines, all on the same instances, through the one evaluation that ``rlft eval``
+runs (``rlft.evaluation.runner``): ``eval_config_of`` is that evaluation's config, and the
+export carries it, so ``rlft eval --model RUN/model`` reproduces the final policy's row.
 
 Every held-out episode is a distinct instance: seed s of ``eval.seeds`` plays held-out bandit
-ids [s E, (s + 1) E) for E = ``eval.episodes`` (tic-tac-toe games are independent anyway), and
-every policy plays the same ones. Means carry 95% intervals over instances, and the final
-policy is compared with the starting one per instance (``rlft.analysis.stats``).
+ids [s E, (s + 1) E) for E = ``eval.episodes`` (tic-tac-toe games are independent anyway).
+Means carry 95% intervals over instances, and the final policy is compared with the starting
+one per instance (``rlft.analysis.stats``).
 
 Shaped return = env return + invalid_penalty x (steps without a valid action): the quantity
 RL maximises, measured without reward normalisation so that every row is comparable."""
@@ -14,96 +17,48 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-from rlft.agents import make_agent, run_episodes
-from rlft.agents.generation import SamplingConfig
-from rlft.agents.llm_agent import LLMAgent
-from rlft.analysis.stats import mean_ci95, paired_difference
+from rlft.analysis.stats import paired_difference
 from rlft.envs import make
-from rlft.trainer.config import BANDITS, TrainConfig, env_options
-from rlft.trainer.rollout import collect_rollout
-
-# Per-instance metrics of a summary, by env: compared per instance between policies.
-PER_INSTANCE = {"mab": ("final_regret", "coverage", "shaped_return"),
-                "contextual_bandit": ("final_regret", "shaped_return"),
-                "tictactoe": ("win", "loss", "shaped_return")}
+from rlft.evaluation.config import EvalConfig, save_policy_eval
+from rlft.evaluation.runner import llm_agent, play_evaluation
+from rlft.trainer.config import TrainConfig, env_options
 
 
 def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
     return make(config.env.name, num_envs=num_envs, seed=seed, **env_options(config, split))
 
 
-def heldout_options(config: TrainConfig, env: Any, seed_index: int) -> dict[str, Any] | None:
-    """The reset options of evaluation seed `seed_index`: its own slice of held-out ids."""
-    if config.env.name != "mab":
-        return None
-    episodes = config.eval.episodes
-    return {"task_ids": env.eval_task_ids()[seed_index * episodes:(seed_index + 1) * episodes]}
+def eval_config_of(config: TrainConfig, agent: str = "llm") -> EvalConfig:
+    """The held-out evaluation of a run, as ``rlft eval`` runs it."""
+    env = config.env
+    return EvalConfig(
+        agent=agent, env=env.name, episodes=config.eval.episodes, seeds=config.eval.seeds,
+        arms=env.num_arms, noise=env.noise, reward_type=env.reward_type, horizon=env.horizon,
+        instances="heldout", pool_size=env.pool_size, data_dir=env.data_dir,
+        opponent=env.opponent, prompt=config.prompt,
+        max_new_tokens=config.rollout.max_new_tokens, temperature=config.eval.temperature,
+        batch_size=config.rollout.generation_batch_size,
+        max_prompt_tokens=config.rollout.max_prompt_tokens,
+        invalid_penalty=config.algo.invalid_penalty, save_prompts=False)
 
 
-def summarize(per_instance: dict[str, np.ndarray], invalid_rate: float) -> dict[str, Any]:
-    """Mean and 95% CI of every per-instance metric, the invalid-answer rate, and the
-    per-instance values themselves (for paired comparisons)."""
-    out: dict[str, Any] = {"invalid_rate": invalid_rate,
-                           "instances": int(next(iter(per_instance.values())).size)}
-    for name, values in per_instance.items():
-        mean, ci = mean_ci95(values)
-        out[name], out[f"{name}_ci95"] = float(mean), float(ci)
-    out["per_instance"] = {name: values.tolist() for name, values in per_instance.items()}
-    return out
-
-
-def _per_instance(config: TrainConfig, shaped: list[np.ndarray], regret: list[np.ndarray],
-                  coverage: list[np.ndarray], winner: list[np.ndarray]) -> dict[str, np.ndarray]:
-    out = {"shaped_return": np.concatenate(shaped)}
-    if config.env.name in BANDITS:
-        out.update(final_regret=np.concatenate(regret), coverage=np.concatenate(coverage))
-    else:
-        outcome = np.concatenate(winner)
-        out.update(win=(outcome == 1).astype(np.float64), loss=(outcome == 2).astype(np.float64))
-    return {name: out[name] for name in PER_INSTANCE[config.env.name]}
-
-
-def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any,
-                    synced_gpus: bool = False) -> dict[str, Any]:
-    """The policy on the held-out instances (eval.seeds x eval.episodes distinct ones)."""
-    shaped, regret, coverage, winner, invalid = [], [], [], [], []
-    for seed in range(config.eval.seeds):
-        env = make_env(config, config.eval.episodes, 10_000 + seed, "eval")
-        sampling = SamplingConfig(temperature=config.eval.temperature,
-                                  max_new_tokens=config.rollout.max_new_tokens,
-                                  batch_size=config.rollout.generation_batch_size,
-                                  max_prompt_tokens=config.rollout.max_prompt_tokens)
-        agent = LLMAgent(lm, tokenizer, env, config.prompt, sampling,
-                         invalid_penalty=config.algo.invalid_penalty, synced_gpus=synced_gpus)
-        rollout = collect_rollout(env, agent, seed=10_000 + seed,
-                                  reset_options=heldout_options(config, env, seed))
-        invalid_steps = np.zeros(rollout.num_rows)
-        for t in rollout.transitions:
-            invalid_steps[t.row] += t.invalid
-        shaped.append(rollout.returns + config.algo.invalid_penalty * invalid_steps)
-        regret.append(rollout.final_regret)
-        coverage.append(rollout.coverage)
-        winner.append(rollout.winner)
-        invalid.extend(t.invalid for t in rollout.transitions)
-    return summarize(_per_instance(config, shaped, regret, coverage, winner),
-                     float(np.mean(invalid)))
+def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any, synced_gpus: bool = False,
+                    any_active: Callable[[bool], bool] = bool) -> dict[str, Any]:
+    """The policy `lm` on the held-out instances."""
+    evaluation = eval_config_of(config)
+    summary, _ = play_evaluation(
+        evaluation, lambda env: llm_agent(evaluation, env, lm, tokenizer, synced_gpus),
+        any_active)
+    return summary
 
 
 def evaluate_baseline(config: TrainConfig, name: str) -> dict[str, Any]:
-    shaped, regret, coverage, winner = [], [], [], []
-    for seed in range(config.eval.seeds):
-        env = make_env(config, config.eval.episodes, 10_000 + seed, "eval")
-        rollout = run_episodes(env, make_agent(name), seed=10_000 + seed,
-                               reset_options=heldout_options(config, env, seed))
-        shaped.append(rollout.returns.astype(np.float64))
-        regret.append(rollout.cumulative_regret[:, -1].astype(np.float64))
-        tried = (rollout.actions[..., None] == np.arange(rollout.num_actions)) \
-            & rollout.valid[..., None]
-        coverage.append(tried.any(axis=1).mean(axis=1))
-        winner.append(rollout.winner)
-    return summarize(_per_instance(config, shaped, regret, coverage, winner), 0.0)
+    """A classic agent (eval.baselines) on the same held-out instances."""
+    evaluation = eval_config_of(config, agent=name)
+    from rlft.agents import make_agent
+
+    summary, _ = play_evaluation(evaluation, lambda env: make_agent(name))
+    return summary
 
 
 def paired_comparisons(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -117,8 +72,8 @@ def paired_comparisons(results: dict[str, dict[str, Any]]) -> dict[str, dict[str
             for name in final["per_instance"] if name in start["per_instance"]}
 
 
-_COLUMNS = {"final_regret": "final regret", "coverage": "coverage at T",
-            "shaped_return": "shaped return", "win": "win rate", "loss": "loss rate"}
+_COLUMNS = {"final_regret": "final regret", "coverage_final": "coverage at T",
+            "shaped_return": "shaped return", "win_rate": "win rate", "loss_rate": "loss rate"}
 
 
 def comparison_table(results: dict[str, dict[str, Any]]) -> str:
@@ -130,7 +85,7 @@ def comparison_table(results: dict[str, dict[str, Any]]) -> str:
     lines = [header, "|" + "---|" * (3 + len(metrics))]
     for name, r in results.items():
         cells = [f"{r[m]:.2f} ± {r[f'{m}_ci95']:.2f}" for m in metrics]
-        lines.append(f"| {name} | {r['instances']} | {r['invalid_rate']:.3f} | "
+        lines.append(f"| {name} | {r['num_episodes']} | {r['invalid_rate']:.3f} | "
                      + " | ".join(cells) + " |")
     paired = paired_comparisons(results)
     if paired:
@@ -142,31 +97,55 @@ def comparison_table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def change_in_words(results: dict[str, dict[str, Any]]) -> str:
+    """One line on what the run changed, e.g. 'coverage 0.34 -> 0.71, regret 3.10 -> 2.40
+    (paired diff -0.70, 95% CI -0.90 to -0.50)'."""
+    start, final = results.get("start policy"), results.get("final policy")
+    if start is None or final is None:
+        return ""
+    paired = paired_comparisons(results)
+    names = {"coverage_final": "coverage", "final_regret": "regret", "win_rate": "win rate",
+             "loss_rate": "loss rate", "shaped_return": "shaped return"}
+    parts = [f"invalid {start['invalid_rate']:.2f} -> {final['invalid_rate']:.2f}"]
+    for metric in ("coverage_final", "final_regret", "win_rate", "loss_rate"):
+        if metric in paired:
+            d = paired[metric]
+            parts.append(f"{names[metric]} {start[metric]:.2f} -> {final[metric]:.2f} (paired "
+                         f"diff {d['mean']:+.2f}, 95% CI {d['ci_low']:+.2f} to "
+                         f"{d['ci_high']:+.2f})")
+    return "start -> final policy: " + ", ".join(parts)
+
+
 def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[str, Any],
-               out: Path, world: Any, synced: bool,
+               out: Path, world: Any, evaluate: Callable[[Any], dict[str, Any]],
                plot: Callable[[list[dict[str, Any]], Path], None]) -> dict[str, Any]:
-    """The end of every training run (RL or SFT): the final policy and the baselines on the
-    held-out instances, the export, then (rank 0) the training plot, results.json/.md and the
-    printed comparison."""
+    """The end of every training run (RL or SFT): the final policy (`evaluate(lm)`) and the
+    baselines on the held-out instances, the export (which carries its evaluation), then
+    (rank 0) the training plot, results.json/.md and the printed comparison."""
     from rlft.trainer.checkpoint import export_policy
 
     engine.eval()
-    results["final policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
+    results["final policy"] = evaluate(engine.module.lm)
     for name in config.eval.baselines:
         results[name] = evaluate_baseline(config, name)
     if config.run.export:
-        export_policy(engine, tokenizer, out / "model", world.is_main, config.model.lora)
+        exported = export_policy(engine, tokenizer, out / "model", world.is_main,
+                                 config.model.lora)
+        if exported is not None:
+            save_policy_eval(eval_config_of(config), exported)
     table = comparison_table(results)
+    words = change_in_words(results)
     if world.is_main:
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         if rows:
             plot(rows, out / "training.png")
         (out / "results.json").write_text(json.dumps(
             {"policies": results, "paired": paired_comparisons(results),
-             "eval": {"instances": config.eval.episodes * config.eval.seeds,
-                      "temperature": config.eval.temperature}}, indent=2) + "\n")
-        (out / "results.md").write_text(table)
+             "eval": eval_config_of(config).to_dict()}, indent=2) + "\n")
+        (out / "results.md").write_text(table + (f"\n{words}\n" if words else ""))
         print(f"\nHeld-out evaluation ({config.eval.episodes * config.eval.seeds} distinct "
               f"instances, policy temperature {config.eval.temperature}):\n{table}")
         print(f"run directory: {out}")
+        if words:
+            print(words)
     return results

@@ -172,6 +172,11 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
         lm = add_lora(config, lm)
     engine, scheduler = build_engine(_engine_config(config), lm, world, steps)
     synced = config.engine.zero_stage == 3 and world.size > 1
+    any_active = (lambda flag: agree_any(flag, world)) if synced else bool
+
+    def evaluate(lm: Any) -> dict[str, Any]:
+        """The held-out evaluation; under ZeRO-3 on several ranks in lock-step."""
+        return evaluate_policy(config, lm, tokenizer, synced, any_active)
 
     start_step = 0
     results: dict[str, Any] = {}
@@ -188,7 +193,7 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
 
     if config.eval.at_start and "start policy" not in results:
         engine.eval()
-        results["start policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
+        results["start policy"] = evaluate(engine.module.lm)
         engine.train()
 
     from tqdm.auto import tqdm
@@ -241,6 +246,6 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
             break
     bar.close()
 
-    finish_run(config, engine, tokenizer, results, out, world, synced, _plot_losses)
+    finish_run(config, engine, tokenizer, results, out, world, evaluate, _plot_losses)
     log.close()
     return results
