@@ -207,3 +207,37 @@ def test_prompts_share_the_rollout_prefix_and_answers_match_plain_generate(tiny_
         if tokenizer.eos_token_id in plain:
             plain = plain[:plain.index(tokenizer.eos_token_id) + 1]
         assert answer_ids == plain
+
+
+class FixedAnswerGenerator:
+    """A generation engine behind the agent's interface (as a serving engine would be): it
+    answers every prompt with the same token ids and reports what it was given."""
+
+    def __init__(self, answer_ids):
+        self.answer_ids, self.prefixes, self.prompts = answer_ids, [], []
+
+    def start_rollout(self, prefix_ids):
+        self.prefixes.append(list(prefix_ids))
+
+    def generate(self, prompts, sampling, seed):
+        from rlft.agents.generation import Generations
+
+        self.prompts.extend(prompts)
+        return Generations(texts=["ACTION=green"] * len(prompts),
+                           prompt_ids=[list(p) for p in prompts],
+                           token_ids=[list(self.answer_ids) for _ in prompts])
+
+
+def test_any_generation_engine_behind_the_interface(tiny_model):
+    model, tokenizer = tiny_model
+    answer = tokenizer("ACTION=green", add_special_tokens=False)["input_ids"]
+    engine = FixedAnswerGenerator(answer + [tokenizer.eos_token_id])
+    env = make("mab", num_envs=3, seed=0, num_arms=5, horizon=2)
+    agent = LLMAgent(None, tokenizer, env, generator=engine)
+    rollout = run_episodes(env, agent, num_episodes=2, seed=0)
+    assert (rollout.actions == 1).all() and not rollout.invalid.any()  # green is label 1
+    assert len(engine.prefixes) == 2 and engine.prefixes[0]  # once per rollout, not empty
+    records = _records(rollout)
+    assert all(r.prompt_ids[:len(engine.prefixes[0])] == engine.prefixes[0] for r in records)
+    assert all(r.answer_ids == answer + [tokenizer.eos_token_id] for r in records)
+    assert sorted(map(tuple, (r.prompt_ids for r in records))) == sorted(map(tuple, engine.prompts))

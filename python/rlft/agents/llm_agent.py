@@ -20,8 +20,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from rlft.agents.base import BatchedAgent, Decision, Observation, StepRecord
-from rlft.agents.generation import (Generations, PromptEncoder, SamplingConfig, SharedPrefix,
-                                    generate)
+from rlft.agents.generation import (Generations, HFGenerator, PromptEncoder, SamplingConfig,
+                                    TokenGenerator)
 from rlft.text import ActionParser, ParseResult, ParseStatus, step_actions
 from rlft.text.chat import format_chat, shared_chat_prefix
 from rlft.text.env_prompts import CbPrompter, MabPrompter, PromptBatch, TicTacToePrompter
@@ -80,7 +80,10 @@ class LLMAgent(BatchedAgent):
     def __init__(self, model: Any, tokenizer: Any, env: Any, prompt: PromptConfig | None = None,
                  sampling: SamplingConfig | None = None,
                  exploration: ExplorationConfig | None = None, synced_gpus: bool = False,
-                 answer_patterns: Sequence[str] | None = None) -> None:
+                 answer_patterns: Sequence[str] | None = None,
+                 generator: TokenGenerator | None = None) -> None:
+        """generator: the generation engine (default: Hugging Face generate on `model`, in
+        lock-step across ranks with synced_gpus)."""
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
@@ -93,11 +96,11 @@ class LLMAgent(BatchedAgent):
         # Parser templates (None: the paper's ACTION=X); analyses may add prose forms.
         self.answer_patterns = tuple(answer_patterns) if answer_patterns is not None else None
         self.synced_gpus = synced_gpus  # ZeRO-3 on several ranks: generate in lock-step
+        self.generator = generator or HFGenerator(model, tokenizer, synced_gpus)
         self.new_tokens = 0
         self.generate_seconds = 0.0  # wall time inside generate(), for overhead accounting
         self._prompter: Any = None
         self._encoder: PromptEncoder | None = None
-        self._prefix: SharedPrefix | None = None  # this rollout's, built by the first generate
         self._parser: ActionParser | None = None
         self._rng = np.random.default_rng(0)
         self._seed = 0
@@ -112,7 +115,8 @@ class LLMAgent(BatchedAgent):
             self._encoder = PromptEncoder(
                 self.tokenizer, shared_chat_prefix(self.tokenizer, self._prompter.shared_text()),
                 self.sampling.max_prompt_tokens)
-        self._prefix = None
+        if self._encoder is not None:
+            self.generator.start_rollout(self._encoder.prefix_ids)
         self._parser = (ActionParser(self._prompter.labels) if self.answer_patterns is None
                         else ActionParser(self._prompter.labels, self.answer_patterns))
         self._rng = np.random.default_rng([seed, 1])
@@ -218,13 +222,9 @@ class LLMAgent(BatchedAgent):
         assert self._encoder is not None
         self._calls += 1
         started = time.perf_counter()
-        if self._prefix is None:
-            self._prefix = SharedPrefix(self._encoder.prefix_ids)
-        out = generate(self.model, self.tokenizer, [self._encoder.encode(c) for c in chats],
-                       self.sampling,
-                       seed=int(np.random.SeedSequence([self._seed, self._calls])
-                                .generate_state(1)[0]),
-                       synced_gpus=self.synced_gpus, prefix=self._prefix)
+        out = self.generator.generate(
+            [self._encoder.encode(c) for c in chats], self.sampling,
+            seed=int(np.random.SeedSequence([self._seed, self._calls]).generate_state(1)[0]))
         self.new_tokens += out.num_new_tokens
         self.generate_seconds += time.perf_counter() - started
         return out
