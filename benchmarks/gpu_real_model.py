@@ -39,8 +39,8 @@ CPU_TRAIN = ["rollout.num_envs=2", "env.horizon=2", "rollout.max_new_tokens=8",
              "rollout.generation_batch_size=2", "optim.batch_size=4",
              "optim.micro_batch_size=2", "optim.warmup_steps=1", "eval.episodes=2",
              "run.iterations=1", "run.time_limit_s=0"]
-HELD_OUT = ("invalid_rate", "coverage", "coverage_ci95", "final_regret", "final_regret_ci95",
-            "shaped_return", "shaped_return_ci95", "instances")
+HELD_OUT = ("invalid_rate", "coverage_final", "coverage_final_ci95", "final_regret",
+            "final_regret_ci95", "shaped_return", "shaped_return_ci95", "num_episodes")
 
 
 def convert(gguf_file: Path, preset: Any, cache: Path) -> Path:
@@ -127,7 +127,7 @@ def table(report: dict[str, Any]) -> str:
               "|---|---|---|---|"]
     for name, p in [("start", train["start"]), ("final", train["final"]),
                     *train["baselines"].items()]:
-        lines.append(f"| {name} | {p['invalid_rate']:.3f} | {p['coverage']:.2f} | "
+        lines.append(f"| {name} | {p['invalid_rate']:.3f} | {p['coverage_final']:.2f} | "
                      f"{p['final_regret']:.2f} ± {p['final_regret_ci95']:.2f} |")
     lines += ["", "| final - start, paired | mean | 95% CI |", "|---|---|---|"]
     for metric, d in train["paired"].items():

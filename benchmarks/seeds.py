@@ -92,7 +92,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
     baselines = [name for name in rows[0]
                  if isinstance(rows[0][name], dict) and "final_regret" in rows[0][name]
-                 and name not in ("start policy", "final policy")]
+                 and name not in ("start policy", "final policy", "paired")]
     lines = ["| seed | coverage start → final | paired diff [95% CI] | regret start | "
              "regret final | paired diff [95% CI] | "
              + " | ".join(f"regret {b}" for b in baselines)

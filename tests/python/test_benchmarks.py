@@ -29,9 +29,14 @@ def _run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedPro
     return result
 
 
+# Run by tests/python/test_gpu_scripts.py (the GPU check's CPU twins and their pieces).
+GPU_SCRIPTS = {"gpu_check.py", "gpu_real_model.py", "gpu_throughput.py", "model_halves.py",
+               "tiny_gguf.py"}
+
+
 def test_every_benchmark_script_has_a_smoke_test():
     tested = {"bench_bandits.py", "bench_tic_tac_toe.py", "envs.py", "parser.py",
-              "seeds.py", "trainer.py"}
+              "seeds.py", "trainer.py", *GPU_SCRIPTS}
     assert {p.name for p in BENCHMARKS.glob("*.py")} == tested | HELPERS
 
 
