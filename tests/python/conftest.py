@@ -2,13 +2,26 @@ import os
 import sys
 
 import pytest
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # No model hub here: any stray lookup would hang ~50 s before failing (PLATFORM.md).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("DS_ACCELERATOR", "cpu")
+# DeepSpeed's accelerator follows the machine: on a GPU machine the 1-rank world runs on CUDA.
+os.environ.setdefault("DS_ACCELERATOR", "cuda" if torch.cuda.is_available() else "cpu")
+
+CUDA_REASON = "needs a CUDA device: run scripts/gpu_check.sh on a GPU machine (docs/gpu.md)"
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason=CUDA_REASON)])])
+def torch_device(request) -> torch.device:
+    """Each torch device in turn, for model-level checks that must hold on CPU and CUDA alike
+    (numerical agreement of two code paths, with the dtype's tolerance stated per device).
+    The CUDA variant is marked `gpu`, so scripts/gpu_check.sh runs it."""
+    return torch.device(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -262,7 +262,7 @@ def test_rollout_records_and_summary():
     summary = summarize_bandit(rollout.actions, rollout.rewards, rollout.cumulative_regret,
                                rollout.num_actions, best_arm=rollout.best_arm)
     assert summary["coverage_final"] == 1.0
-    assert summary["final_regret_mean"] == pytest.approx(final.mean())
+    assert summary["final_regret"] == pytest.approx(final.mean())
     np.testing.assert_allclose(rollout.returns, rollout.rewards.sum(axis=1), rtol=1e-5)
 
 
@@ -359,7 +359,7 @@ def test_linucb_beats_random_on_the_contextual_bandit():
         rollout = run_episodes(env, make_agent(name), num_episodes=2, seed=0)
         summary = summarize_bandit(rollout.actions, rollout.rewards, rollout.cumulative_regret,
                                    rollout.num_actions)
-        finals[name] = (summary["final_regret_mean"], summary["final_regret_ci95"])
+        finals[name] = (summary["final_regret"], summary["final_regret_ci95"])
     (linucb, linucb_ci), (random, random_ci) = finals["linucb"], finals["random"]
     assert linucb + linucb_ci < random - random_ci and linucb < 0.9 * random
 

@@ -67,7 +67,7 @@ def test_regret_and_model_only_coverage():
     assert metrics["coverage"] == pytest.approx([0.25, 0.375, 0.5, 0.5])
     # Row 0's arm 1 came from a random fallback: the model itself tried arms 0 and 2 only.
     assert metrics["coverage_model"] == pytest.approx([0.25, 0.25, 0.375, 0.375])
-    assert metrics["final_regret_mean"] == pytest.approx(0.75)
+    assert metrics["final_regret"] == pytest.approx(0.75)
     assert metrics["episode_final_coverage"] == pytest.approx([0.75, 0.25])
     assert metrics["episode_final_regret"] == pytest.approx([1.5, 0.0])
     assert metrics["model_chose_rate"] == pytest.approx(7 / 8)

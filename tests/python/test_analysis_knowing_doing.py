@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rlft.agents.base import BatchedAgent
-from rlft.agents.llm_agent import StepRecord
+from rlft.agents.base import Decision, StepRecord
 from rlft.analysis.config import KnowingDoingConfig
 from rlft.analysis.knowing_doing import (classify_action, knowing_doing_metrics,
                                          parse_ucb_values, run_knowing_doing, true_ucb_values)
@@ -34,13 +34,11 @@ class ScriptedUCBWriter(BatchedAgent):
     def __init__(self, values, acting):
         super().__init__()
         self.values, self.acting = values, acting
-        self.transcript = []
 
     def reset(self, num_envs, num_actions, seed):
         super().reset(num_envs, num_actions, seed)
         self.labels = mab_labels("button", num_actions)
         self.parser = ActionParser(self.labels)
-        self.transcript.append([])
 
     def act(self, obs, info):
         texts = []
@@ -60,14 +58,10 @@ class ScriptedUCBWriter(BatchedAgent):
                               for label, v in zip(self.labels, written))
             texts.append(f"UCB picks the arm with the largest mean + bonus.\n"
                          f"<ucb_values>{pairs}</ucb_values>\nACTION={self.labels[action]}")
-        actions = self.parser.parse(texts).actions
-        steps = np.asarray(obs["step"])
-        self.transcript[-1].extend(
-            StepRecord(row=row, step=int(steps[row]), prompt="", generation=texts[row],
-                       parsed_action=int(actions[row]), status="OK", forced="",
-                       action=int(actions[row]), invalid=False)
-            for row in range(self.num_envs))
-        return actions.astype(np.int32)
+        actions = self.parser.parse(texts).actions.astype(np.int32)
+        return Decision(actions, [StepRecord(prompt="", generation=text, status="OK",
+                                             parsed_action=int(action), invalid=False)
+                                  for text, action in zip(texts, actions)])
 
 
 def run_scripted(tmp_path, values, acting, horizon=8):

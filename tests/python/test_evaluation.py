@@ -21,14 +21,14 @@ def test_ucb_run_directory(tmp_path):
                  "coverage.png"):
         assert (out / name).is_file(), name
     saved = json.loads((out / "metrics.json").read_text())
-    for key in ("final_regret_mean", "final_regret_ci95", "coverage_final", "invalid_rate"):
+    for key in ("final_regret", "final_regret_ci95", "coverage_final", "invalid_rate"):
         assert saved[key] == metrics[key]
     assert saved["num_episodes"] == 32
     assert saved["coverage_final"] == 1.0  # UCB tries every arm
     lines = read_lines(out / "trajectories.jsonl")
     assert len(lines) == 2 * 16 * 20
     last = [line["regret"] for line in lines if line["step"] == 19]
-    assert np.mean(last) == pytest.approx(saved["final_regret_mean"], rel=1e-5)
+    assert np.mean(last) == pytest.approx(saved["final_regret"], rel=1e-5)
 
 
 def test_same_instances_for_every_agent(tmp_path):
@@ -54,7 +54,7 @@ def test_heldout_instances_differ_from_seeded(tmp_path):
     heldout = run_evaluation(EvalConfig(agent="random", episodes=8, seeds=1, arms=5, horizon=5,
                                         instances="heldout", out=str(tmp_path / "b")),
                              show_progress=False)
-    assert seeded["final_regret_mean"] != heldout["final_regret_mean"]
+    assert seeded["final_regret"] != heldout["final_regret"]
 
 
 def test_tic_tac_toe_minimax_never_loses(tmp_path):
@@ -114,3 +114,13 @@ def test_smollm2_eval_runs_end_to_end(tmp_path):
     assert len(lines) == 4
     assert all(line["generation"].strip() for line in lines)  # a pretrained model says something
     assert 0.0 <= metrics["invalid_rate"] <= 1.0
+
+
+def test_heldout_seeds_play_distinct_instances():
+    from rlft.evaluation.runner import build_env
+
+    config = EvalConfig(agent="random", episodes=8, seeds=3, arms=5, horizon=5,
+                        instances="heldout", out="unused")
+    ids = [build_env(config, seed)[1]["task_ids"] for seed in range(3)]
+    assert all(len(i) == 8 for i in ids)
+    assert len(set(np.concatenate(ids).tolist())) == 24

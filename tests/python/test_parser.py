@@ -321,11 +321,8 @@ def test_step_actions_keeps_valid_rows_and_replaces_invalid_ones():
     out = step_actions(parsed, 9, np.random.default_rng(0), legal_mask=mask)
     assert out.actions.dtype == np.int32 and out.actions[0] == 2
     assert out.invalid.tolist() == [False, True, True, True]
-    assert out.penalty.dtype == np.float32 and out.penalty.tolist() == [0, -5, -5, -5]
     assert out.status.tolist() == [OK, NO_MATCH, UNKNOWN, ILLEGAL]
     assert all(0 <= a < 9 for a in out.actions) and out.actions[3] != 4
-    custom = step_actions(parsed, 9, np.random.default_rng(0), invalid_penalty=-1.5)
-    assert custom.penalty.tolist() == [0, -1.5, -1.5, -1.5]
     assert parsed.actions.tolist() == [2, -1, -1, 4]  # the input is not modified
 
 
@@ -361,8 +358,6 @@ def test_step_actions_rejects_bad_arguments():
         step_actions(parsed, 3, np.random.RandomState(0))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="num_actions"):
         step_actions(parsed, 0, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="invalid_penalty"):
-        step_actions(parsed, 3, np.random.default_rng(0), invalid_penalty=float("nan"))
     with pytest.raises(ValueError, match="legal_mask"):
         step_actions(parsed, 3, np.random.default_rng(0), legal_mask=np.ones((2, 3), dtype=bool))
     with pytest.raises(ValueError, match=r"\[0, 3\)"):

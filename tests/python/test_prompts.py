@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 from rlft.text import templates
-from rlft.text.chat import (format_chat, format_prompt, format_prompts, merge_system_message,
-                            shared_chat_prefix, supports_system_role)
+from rlft.text.chat import (format_chat, format_plain_text, format_prompt, format_prompts,
+                            merge_system_message, shared_chat_prefix, supports_system_role)
 from rlft.text.env_prompts import (CbPrompter, LabelShuffler, MabPrompter, PromptBatch,
                                    TicTacToePrompter, random_label_permutations)
 from rlft.text.history import HistoryStep, InteractionHistory
-from rlft.text.prompts import (CbContext, CbTask, MabTask, PromptConfig, board_string,
-                               describe_user, epsilon_greedy_rationale, format_number,
+from rlft.text.prompts import (CbContext, CbTask, MabTask, PromptConfig, PromptStyle,
+                               board_string, describe_user, epsilon_greedy_rationale, format_number,
                                format_values, mab_labels, render_cb_prompt, render_mab_prompt,
                                render_tictactoe_prompt, try_all_rationale, ucb_thought_rationale)
 
@@ -65,9 +65,10 @@ DROPPING_TEMPLATE = (  # ignores system messages without complaint
 SYSTEM_TEXT = "You are a careful decision-making agent."
 
 
-def make_tokenizer(chat_template: str | None):
-    """A tiny word-level tokenizer built locally (no downloads) with the given chat template."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+def make_tokenizer(chat_template: str | None, adds_bos: bool = False):
+    """A tiny word-level tokenizer built locally (no downloads) with the given chat template;
+    ``adds_bos``: it puts <bos> in front of every text it encodes (as Gemma's does)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     vocab = {"[UNK]": 0, "<bos>": 1, "<eos>": 2, "<pad>": 3}
@@ -75,6 +76,9 @@ def make_tokenizer(chat_template: str | None):
         vocab[word] = len(vocab)
     backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    if adds_bos:
+        backend.post_processor = processors.TemplateProcessing(
+            single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", 1)])
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<bos>",
                                         eos_token="<eos>", pad_token="<pad>", unk_token="[UNK]")
     if chat_template is not None:
@@ -102,10 +106,9 @@ GOLDEN_CASES: dict[str, Callable[[], str]] = {
     "mab_button_randomised": lambda: mab(randomise_labels=True, summary=True,
                                          display=RANDOMISED_DISPLAY),
     "mab_button_ucb_instructed": lambda: mab(ucb_instructed=True),
-    "mab_button_compact_summary_only": lambda: mab(compact=True, cot=False, history_window=0,
+    "mab_button_compact_summary_only": lambda: mab(style="compact", cot=False, history_window=0,
                                                    summary=True),
-    "mab_button_observation_only": lambda: mab(compact=True, cot=False, history_window=0,
-                                               summary=True, observation_only=True),
+    "mab_button_observation_only": lambda: mab(style="observation", cot=False),
     "mab_button_k20_bernoulli": lambda: mab(task=MabTask(20, 50, "bernoulli"), cot=False),
     "mab_continuous_cot": lambda: mab(variant="continuous"),
     "mab_continuous_no_cot": lambda: mab(variant="continuous", cot=False),
@@ -232,9 +235,12 @@ def test_tictactoe_state_and_legal_actions() -> None:
     assert "Legal actions" not in hidden and "legal actions" not in hidden
     assert render_tictactoe_prompt(PromptConfig(), [HistoryStep(0, 3, 1.0, "000000000")],
                                    TTT_BOARD).count("Reward=1\n") == 1
-    for bad in (PromptConfig(summary=True), PromptConfig(randomise_labels=True),
-                PromptConfig(ucb_instructed=True), PromptConfig(compact=True)):
-        with pytest.raises(ValueError, match="bandits only"):
+    for bad, field_name in ((PromptConfig(summary=True), "summary"),
+                            (PromptConfig(randomise_labels=True), "randomise_labels"),
+                            (PromptConfig(ucb_instructed=True), "ucb_instructed"),
+                            (PromptConfig(style="compact"), "style")):
+        with pytest.raises(ValueError, match=f"{field_name}=.* applies to .* only, not to "
+                                             "tictactoe"):
             render_tictactoe_prompt(bad, [], TTT_BOARD)
     with pytest.raises(ValueError, match="9 cells"):
         board_string("10201")
@@ -567,7 +573,7 @@ def test_cb_prompter_reads_user_and_context() -> None:
 @pytest.mark.parametrize("options", [
     {}, {"variant": "continuous", "summary": True}, {"cot": False, "history_window": 2},
     {"randomise_labels": True, "summary": True}, {"ucb_instructed": True},
-    {"compact": True, "summary": True, "history_window": 0, "cot": False}])
+    {"style": "compact", "summary": True, "history_window": 0, "cot": False}])
 def test_every_bandit_prompt_starts_with_the_shared_text(options) -> None:
     config = PromptConfig(**options)
     env = FakeMab(num_envs=2, num_arms=4, horizon=3)
@@ -587,8 +593,7 @@ def test_every_bandit_prompt_starts_with_the_shared_text(options) -> None:
 
 
 def test_observation_only_prompts_share_nothing_but_the_chat_header() -> None:
-    config = PromptConfig(compact=True, summary=True, history_window=0, cot=False,
-                          observation_only=True)
+    config = PromptConfig(style="observation", cot=False)
     assert MabPrompter(config, 1, 3, 5).shared_text() == ""
     chatml = make_tokenizer(CHATML_TEMPLATE)
     assert shared_chat_prefix(chatml, "") == "<|im_start|>user\n"
@@ -665,8 +670,6 @@ def test_system_role_probe_is_cached_per_template() -> None:
 
 def test_chat_input_errors() -> None:
     chatml = make_tokenizer(CHATML_TEMPLATE)
-    with pytest.raises(ValueError, match="no chat_template"):
-        format_prompt(make_tokenizer(None), "hi")
     with pytest.raises(ValueError, match="empty"):
         format_chat(chatml, [])
     with pytest.raises(ValueError, match="unknown role"):
@@ -685,25 +688,75 @@ def test_chat_input_errors() -> None:
     assert merge_system_message(multi)[1:] == multi[2:]
 
 
-def test_observation_only_needs_a_compact_summary_only_prompt() -> None:
-    with pytest.raises(ValueError, match="observation_only needs compact=True"):
-        PromptConfig(observation_only=True, cot=False, history_window=0, summary=True)
-    with pytest.raises(ValueError, match="observation_only needs"):
-        PromptConfig(observation_only=True, compact=True, cot=True, history_window=0,
-                     summary=True)
+SELF_CORRECTION_TURNS = [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"},
+                         {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}]
+
+
+@pytest.mark.parametrize("template", [None, ""])
+def test_tokenizer_without_chat_template_gets_the_plain_text_format(template) -> None:
+    plain = make_tokenizer(template)
+    assert supports_system_role(plain) is False
+    assert format_prompt(plain, "What do you predict next?") == "Q: What do you predict next?\nA:"
+    assert format_prompt(plain, "hi", SYSTEM_TEXT) == f"Q: {SYSTEM_TEXT}\n\nhi\nA:"
+    assert format_chat(plain, SELF_CORRECTION_TURNS) == "Q: S\n\nU1\nA: A1\nQ: U2\nA:"
+    assert format_chat(plain, SELF_CORRECTION_TURNS, add_generation_prompt=False) == (
+        "Q: S\n\nU1\nA: A1\nQ: U2\n")
+    assert format_chat(plain, SELF_CORRECTION_TURNS, system_role=False) == format_chat(
+        plain, SELF_CORRECTION_TURNS)
+    # A generated answer keeps the space the model wrote after "A:", so the turn reads as generated.
+    generated = [{"role": "user", "content": "U"}, {"role": "assistant", "content": " ACTION=red\n"},
+                 {"role": "user", "content": "  two spaces"}]
+    assert format_chat(plain, generated) == "Q: U\nA: ACTION=red\n\nQ:  two spaces\nA:"
+    with pytest.raises(ValueError, match="plain-text format has no system role"):
+        format_prompt(plain, "hi", SYSTEM_TEXT, system_role=True)
+    with pytest.raises(ValueError, match="unknown role"):
+        format_chat(plain, [{"role": "tool", "content": "x"}])
+
+
+def test_plain_text_format_starts_with_bos_when_the_tokenizer_adds_one() -> None:
+    adds_bos = make_tokenizer(None, adds_bos=True)
+    bos = adds_bos.bos_token_id
+    assert adds_bos("you are")["input_ids"][0] == bos
+    text = format_prompt(adds_bos, "you are")
+    assert text == "<bos>Q: you are\nA:"
+    # rlft tokenizes formatted text without special tokens: BOS comes once, from the format.
+    ids = adds_bos(text, add_special_tokens=False)["input_ids"]
+    assert ids[0] == bos and ids.count(bos) == 1
+    assert not format_prompt(make_tokenizer(None), "you are").startswith("<bos>")
+    assert format_plain_text(SELF_CORRECTION_TURNS, bos_token="<s>") == (
+        "<s>" + format_chat(make_tokenizer(None), SELF_CORRECTION_TURNS))
+
+
+def test_plain_text_format_rejects_bad_turns() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        format_plain_text([])
+    with pytest.raises(ValueError, match="user message"):
+        format_plain_text([{"role": "system", "content": "x"}])
+    with pytest.raises(TypeError, match="bos_token"):
+        format_plain_text([{"role": "user", "content": "x"}], bos_token=None)  # type: ignore[arg-type]
+
+
+def test_observation_style_shows_only_the_summary_lines() -> None:
+    for options in ({}, {"cot": False, "summary": True}, {"cot": False, "history_window": 0}):
+        with pytest.raises(ValueError, match="style 'observation' shows only the per-arm"):
+            PromptConfig(style="observation", **options)
+    with pytest.raises(ValueError, match="style must be one of"):
+        PromptConfig(style="terse")
+    assert PromptConfig(style="observation", cot=False).style is PromptStyle.OBSERVATION
+    assert PromptConfig(style="compact").to_dict()["style"] == "compact"
 
 
 def test_compact_prompt_keeps_the_facts_in_fewer_words() -> None:
     full = mab(cot=False, history_window=0, summary=True)
-    compact = mab(compact=True, cot=False, history_window=0, summary=True)
+    compact = mab(style="compact", cot=False, history_window=0, summary=True)
     assert len(compact) < len(full) / 3
     # Same labels, horizon, output format and per-arm statistics.
     for fact in ("blue, green, red, yellow, orange", "50 steps", "ACTION=X", "green: 3, 1.11"):
         assert fact in compact
     assert "So far you have tried/seen" not in compact  # summary-only: no history section
-    with_history = mab(compact=True, cot=False, summary=True)
+    with_history = mab(style="compact", cot=False, summary=True)
     assert "So far you have tried/seen" in with_history
-    with pytest.raises(ValueError, match="compact to the multi-armed bandit only"):
-        render_cb_prompt(PromptConfig(compact=True), CbTask(MOVIES, 50), CB_HISTORY, CB_CURRENT)
-    with pytest.raises(TypeError, match="compact"):
-        PromptConfig(compact=1)
+    with pytest.raises(ValueError, match="style=.* applies to the multi-armed bandit only"):
+        render_cb_prompt(PromptConfig(style="compact"), CbTask(MOVIES, 50), CB_HISTORY,
+                         CB_CURRENT)
+

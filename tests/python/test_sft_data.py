@@ -22,6 +22,7 @@ from rlft.sft import DataConfig, DatasetError, make_dataset, read_examples, read
 from rlft.sft.generate import generate_examples
 from rlft.text import ActionParser, ParseStatus
 from rlft.text.prompts import mab_labels
+from sft_helpers import data_config
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden" / "sft"
 UPDATE_GOLDEN = os.environ.get("RLFT_UPDATE_GOLDEN") == "1"
@@ -31,7 +32,7 @@ GOLDEN_CASES = {
     # 7 steps: five try-all steps, then two UCB choices.
     "ucb_tc": dict(kind="ucb", target="tc", cot=True, horizon=7, episodes=1, num_envs=1,
                    **SUMMARY_ONLY),
-    "ucb_tc_compact": dict(kind="ucb", target="tc", cot=True, compact=True, horizon=7,
+    "ucb_tc_compact": dict(kind="ucb", target="tc", cot=True, style="compact", horizon=7,
                            episodes=1, num_envs=1, **SUMMARY_ONLY),
     "ucb_bc": dict(kind="ucb", target="bc", horizon=7, episodes=1, num_envs=1, **SUMMARY_ONLY),
     "minimax_bc": dict(kind="minimax", env="tictactoe", episodes=1, num_envs=1),
@@ -41,7 +42,7 @@ GOLDEN_CASES = {
 
 
 def _records(**options) -> list[dict]:
-    return [record for _, record in generate_examples(DataConfig(**options))]
+    return [record for _, record in generate_examples(data_config(**options))]
 
 
 def _render(records: list[dict]) -> str:
@@ -70,7 +71,7 @@ def test_rendered_examples_match_golden(name):
 
 
 def test_manifest_matches_golden(tmp_path):
-    manifest = make_dataset(DataConfig(**GOLDEN_CASES["ucb_tc"], out=str(tmp_path / "d")))
+    manifest = make_dataset(data_config(**GOLDEN_CASES["ucb_tc"], out=str(tmp_path / "d")))
     manifest["config"]["out"] = "<out>"
     _check_golden("ucb_tc_manifest.json", json.dumps(manifest, indent=2) + "\n")
 
@@ -120,9 +121,9 @@ def test_bc_and_tc_share_states_and_actions():
 
 
 def test_every_arm_count_and_noise_level_is_a_setting_on_the_training_pool():
-    config = DataConfig(kind="ucb", arms=[3, 5], noises=["low", "high"], horizon=4, episodes=10,
+    config = data_config(kind="ucb", arms=[3, 5], noises=["low", "high"], horizon=4, episodes=10,
                         num_envs=4, pool_size=8)
-    records = _records(**config.to_dict())
+    records = [record for _, record in generate_examples(config)]
     settings = config.settings()
     assert [(s["num_arms"], s["noise"]) for s in settings] == \
         [(3, "low"), (3, "high"), (5, "low"), (5, "high")]
@@ -171,9 +172,9 @@ def test_minimax_answers_are_legal_and_take_every_win():
 
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
     options = dict(kind="ucb", target="tc", cot=True, horizon=6, episodes=4, num_envs=2)
-    a = make_dataset(DataConfig(**options, out=str(tmp_path / "a")))
-    b = make_dataset(DataConfig(**options, out=str(tmp_path / "b")))
-    c = make_dataset(DataConfig(**options, seed=1, out=str(tmp_path / "c")))
+    a = make_dataset(data_config(**options, out=str(tmp_path / "a")))
+    b = make_dataset(data_config(**options, out=str(tmp_path / "b")))
+    c = make_dataset(data_config(**options, seed=1, out=str(tmp_path / "c")))
     digest = lambda m: m["files"]["examples.jsonl"]["sha256"]  # noqa: E731
     assert digest(a) == digest(b) != digest(c)
     assert (tmp_path / "a" / "examples.jsonl").read_bytes() == \
@@ -184,7 +185,7 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
 
 def test_round_trip_and_read_errors(tmp_path):
     out = tmp_path / "data"
-    manifest = make_dataset(DataConfig(kind="ucb", horizon=3, episodes=2, num_envs=2,
+    manifest = make_dataset(data_config(kind="ucb", horizon=3, episodes=2, num_envs=2,
                                        out=str(out)))
     records = read_examples(out)
     assert len(records) == manifest["num_examples"] == 6
@@ -214,7 +215,7 @@ def test_round_trip_and_read_errors(tmp_path):
 ])
 def test_bad_settings_name_the_field(options, field):
     with pytest.raises(ValueError, match=field):
-        DataConfig(**options)
+        data_config(**options)
 
 
 def test_rlft_data_command(tmp_path, capsys):
@@ -228,6 +229,6 @@ def test_rlft_data_command(tmp_path, capsys):
     assert "wrote 20 examples" in capsys.readouterr().out
     manifest = read_manifest(out)
     assert [s["num_arms"] for s in manifest["settings"]] == [3, 4]
-    assert manifest["prompt_config"]["summary"] is True
+    assert manifest["config"]["prompt"]["summary"] is True
     assert main(["data", "--kind", "minimax", "--out", str(tmp_path / "x")]) == 2
     assert "env must be 'tictactoe'" in capsys.readouterr().err

@@ -19,6 +19,8 @@ from rlft.sft import DataConfig, encode_examples, make_dataset
 from rlft.trainer.config import ConfigError, load_config
 from rlft.trainer.policy import PolicyWithValue, collate
 from rlft.trainer.sft_loop import (load_sft_records, split_by_episode, step_indices,
+from rlft.text.prompts import PromptConfig
+from sft_helpers import data_config
                                    target_nll)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,7 +31,7 @@ SUMMARY_ONLY = dict(history_window=0, summary=True)
 def _records(**options) -> list[dict]:
     from rlft.sft.generate import generate_examples
 
-    return [r for _, r in generate_examples(DataConfig(**options))]
+    return [r for _, r in generate_examples(data_config(**options))]
 
 
 # ----------------------------------------------------------------------------- the loss
@@ -120,15 +122,15 @@ def test_sft_mode_needs_a_matching_dataset(tmp_path):
     with pytest.raises(ConfigError, match="run.mode"):
         load_config(None, ["run.mode=bc"])
     data = tmp_path / "bc"
-    make_dataset(DataConfig(kind="ucb", horizon=3, episodes=2, num_envs=2, out=str(data),
+    make_dataset(data_config(kind="ucb", horizon=3, episodes=2, num_envs=2, out=str(data),
                             **SUMMARY_ONLY))
-    base = ["run.mode=sft", f"sft.dataset={data}", "env.history_window=0", "env.summary=true",
-            "env.cot=false"]
+    base = ["run.mode=sft", f"sft.dataset={data}", "prompt.history_window=0",
+            "prompt.summary=true", "prompt.cot=false"]
     load_sft_records(load_config(None, base))
-    with pytest.raises(ConfigError, match="prompt setting cot is True here"):
-        load_sft_records(load_config(None, base + ["env.cot=true"]))
+    with pytest.raises(ConfigError, match="prompt.cot is True here but False in sft.dataset"):
+        load_sft_records(load_config(None, base + ["prompt.cot=true"]))
     with pytest.raises(ConfigError, match="env.name"):
-        load_sft_records(load_config(None, base[:2] + ["env.name=tictactoe", "env.cot=false",
+        load_sft_records(load_config(None, base[:2] + ["env.name=tictactoe", "prompt.cot=false",
                                                        "algo.advantage=gae"]))
     with pytest.raises(ConfigError, match="sft.dataset: .*manifest.json does not exist"):
         load_sft_records(load_config(None, ["run.mode=sft", f"sft.dataset={tmp_path}"]))
@@ -163,8 +165,8 @@ def sft_run(tmp_path_factory):
     """A tiny BC run from configs/sft_bc.yaml on a small UCB dataset."""
     base = tmp_path_factory.mktemp("sft")
     data = base / "data"
-    make_dataset(DataConfig(kind="ucb", target="bc", horizon=4, episodes=24, num_envs=8,
-                            out=str(data), compact=True, **SUMMARY_ONLY))
+    make_dataset(data_config(kind="ucb", target="bc", horizon=4, episodes=24, num_envs=8,
+                            out=str(data), style="compact", **SUMMARY_ONLY))
     out = base / "run"
     result = _run(["--config", str(REPO / "configs" / "sft_bc.yaml"), f"sft.dataset={data}",
                    f"run.out_dir={out}", "sft.steps=30", "sft.log_every=5",
@@ -179,7 +181,7 @@ def test_tiny_sft_run_lowers_the_loss_and_writes_everything(sft_run):
     assert [r["iteration"] for r in rows] == [4, 9, 14, 19, 24, 29]
     assert rows[-1]["sft/loss"] < 0.5 * rows[0]["sft/loss"]
     assert rows[-1]["sft/val_loss"] < 0.5 * rows[0]["sft/val_loss"]
-    results = json.loads((out / "results.json").read_text())
+    results = json.loads((out / "results.json").read_text())["policies"]
     assert set(results) == {"start policy", "final policy", "random", "ucb"}
     assert results["final policy"]["invalid_rate"] < results["start policy"]["invalid_rate"]
     assert "| final policy |" in result.stdout
@@ -194,10 +196,10 @@ def test_rlft_starts_from_the_sft_export(sft_run, tmp_path):
     rl_out = tmp_path / "rl"
     _run([f"model.name={sft_out / 'model'}", f"run.out_dir={rl_out}", "run.iterations=1",
           "rollout.num_envs=4", "optim.batch_size=4", "optim.micro_batch_size=2",
-          "warm_start.steps=0", "env.cot=false", "env.history_window=0", "env.summary=true",
-          "env.compact_prompt=true", "eval.baselines=[]", "run.export=false", "optim.warmup_steps=1", *EVAL])
-    sft_final = json.loads((sft_out / "results.json").read_text())["final policy"]
-    rl_start = json.loads((rl_out / "results.json").read_text())["start policy"]
+          "warm_start.steps=0", "prompt.cot=false", "prompt.history_window=0",
+          "prompt.summary=true", "prompt.style=compact", "eval.baselines=[]", "run.export=false", "optim.warmup_steps=1", *EVAL])
+    sft_final = json.loads((sft_out / "results.json").read_text())["policies"]["final policy"]
+    rl_start = json.loads((rl_out / "results.json").read_text())["policies"]["start policy"]
     assert rl_start == sft_final
 
 
@@ -207,8 +209,9 @@ def test_harness_evaluates_the_sft_export(sft_run, tmp_path):
     sft_out, _ = sft_run
     metrics = run_evaluation(EvalConfig(agent="llm", model=str(sft_out / "model"), episodes=4,
                                         seeds=1, arms=5, horizon=3, max_new_tokens=6,
-                                        cot=False, history_window=0, summary=True,
-                                        compact_prompt=True, out=str(tmp_path / "eval")),
+                                        prompt=PromptConfig(style="compact", cot=False,
+                                                            history_window=0, summary=True),
+                                        out=str(tmp_path / "eval")),
                              show_progress=False)
     assert 0.0 <= metrics["invalid_rate"] < 1.0
 
@@ -222,7 +225,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_sft_on_two_ranks_with_the_deepspeed_launcher(tmp_path):
     data = tmp_path / "data"
-    make_dataset(DataConfig(kind="minimax", env="tictactoe", episodes=16, num_envs=8,
+    make_dataset(data_config(kind="minimax", env="tictactoe", episodes=16, num_envs=8,
                             out=str(data)))
     out = tmp_path / "ttt"
     _run(["--config", str(REPO / "configs" / "sft_tictactoe.yaml"), f"sft.dataset={data}",

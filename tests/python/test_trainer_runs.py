@@ -34,13 +34,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _train(args, timeout=600, deepspeed_ranks=0):
+def _train(args, timeout=600, deepspeed_ranks=0, env=None):
     if deepspeed_ranks:
         command = ["deepspeed", "--num_gpus", str(deepspeed_ranks), "--master_port",
                    str(_free_port()), TRAIN, *args]
     else:
         command = [sys.executable, TRAIN, *args]
-    result = subprocess.run(command, cwd=REPO, env=_env(1 if deepspeed_ranks else 2),
+    result = subprocess.run(command, cwd=REPO, env=env or _env(1 if deepspeed_ranks else 2),
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
@@ -62,16 +62,30 @@ def test_single_rank_run_writes_everything(tmp_path):
         assert key in metrics[0], key
     assert metrics[0]["rollout/transitions"] == 12
     results = json.loads((out / "results.json").read_text())
-    assert set(results) == {"start policy", "final policy", "random", "ucb"}
+    assert set(results["policies"]) == {"start policy", "final policy", "random", "ucb"}
+    assert set(results["paired"]) == {"final_regret", "coverage_final", "shaped_return"}
+    assert results["eval"]["episodes"] == 4 and results["eval"]["instances"] == "heldout"
+    for policy in results["policies"].values():
+        assert len(policy["per_instance"]["final_regret"]) == 4
+    assert "Final policy minus starting policy, paired per instance" in result.stdout
     assert (out / "samples.jsonl").is_file() and (out / "tensorboard").is_dir()
     assert (out / "checkpoints" / "latest").read_text() == "iter_000002"
-    # The export is a plain HF model directory that the evaluation harness accepts.
-    from rlft.evaluation import EvalConfig, run_evaluation
+    # The export carries its evaluation: `rlft eval --model` with no other flag reproduces the
+    # run's final-policy row exactly (same instances, prompt, sampling and seeds).
+    from rlft.cli import main
 
-    evaluated = run_evaluation(EvalConfig(agent="llm", model=str(out / "model"), episodes=2,
-                                          seeds=1, arms=5, horizon=2, max_new_tokens=4,
-                                          out=str(tmp_path / "eval")), show_progress=False)
-    assert 0.0 <= evaluated["invalid_rate"] <= 1.0
+    again = tmp_path / "eval"
+    assert main(["eval", "--agent", "llm", "--model", str(out / "model"), "--out", str(again),
+                 "--quiet"]) == 0
+    metrics = json.loads((again / "metrics.json").read_text())
+    final = results["policies"]["final policy"]
+    for key in ("per_instance", "final_regret", "coverage_final", "shaped_return",
+                "invalid_rate", "num_episodes"):
+        assert metrics[key] == final[key], key
+    # Flags still override, and say so.
+    assert main(["eval", "--agent", "llm", "--model", str(out / "model"), "--horizon", "2",
+                 "--seeds", "1", "--out", str(tmp_path / "eval2"), "--quiet"]) == 0
+    assert json.loads((tmp_path / "eval2" / "config.json").read_text())["horizon"] == 2
 
 
 def test_target_kl_stops_the_update_early(tmp_path):
@@ -175,6 +189,73 @@ def test_bad_config_fails_before_work(tmp_path):
                               f"run.out_dir={tmp_path / 'y'}"], cwd=REPO, env=_env(),
                              capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2 and "model.name" in missing.stderr
+
+
+def test_dropout_is_off_so_the_first_ratio_is_exactly_one(tmp_path, tiny_model):
+    # A model with attention dropout 0.1: the old log-probs (rollout) and the first update's
+    # (training mode) must agree, so the first optimizer step sees pi / pi_old = 1 on every
+    # token. One optimizer step per rollout here, so the logged mean covers only that step.
+    model, tokenizer = tiny_model
+    model_dir = tmp_path / "dropout_model"
+    model.config.attention_dropout = 0.1
+    try:
+        model.save_pretrained(model_dir)
+    finally:
+        model.config.attention_dropout = 0.0
+    tokenizer.save_pretrained(model_dir)
+    out = tmp_path / "run"
+    _train([*TINY, "run.iterations=1", f"model.name={model_dir}", "algo.update_epochs=1",
+            "optim.batch_size=12",
+            "optim.micro_batch_size=12", "eval.at_start=false", "eval.baselines=[]",
+            "run.export=false", f"run.out_dir={out}"])
+    first = _metrics(out)[0]
+    assert first["optim/updates"] == 1.0
+    assert first["policy/approx_kl_old"] < 1e-12 and first["policy/clipfrac"] == 0.0, first
+
+
+def _skewed_clock_env(tmp_path: Path, rank: int, factor: float) -> dict:
+    """An env whose Python processes of rank `rank` see time.perf_counter run `factor` times
+    faster (a sitecustomize module on PYTHONPATH), so that only that rank's time limit fires."""
+    hook = tmp_path / "clock_hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import os, time\n"
+        f"if os.environ.get('RANK') == '{rank}':\n"
+        "    _real = time.perf_counter\n"
+        "    _zero = _real()\n"
+        f"    time.perf_counter = lambda: _zero + (_real() - _zero) * {factor}\n")
+    env = _env(1)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))
+    return env
+
+
+def test_time_limit_on_one_rank_stops_every_rank_together(tmp_path):
+    # Rank 1's clock runs 1000x fast: its time limit fires after the first iteration, rank 0's
+    # would not. Both must stop there and write one consistent checkpoint, which resumes.
+    out = tmp_path / "limited"
+    args = [*TINY, "run.iterations=3", "eval.at_start=false", "eval.baselines=[]",
+            "run.export=false", f"run.out_dir={out}"]
+    _train([*args, "run.time_limit_s=60"], deepspeed_ranks=2, timeout=300,
+           env=_skewed_clock_env(tmp_path, rank=1, factor=1000.0))
+    assert [m["iteration"] for m in _metrics(out)] == [0]
+    assert (out / "checkpoints" / "latest").read_text() == "iter_000001"
+    resumed = _train(args, deepspeed_ranks=2, timeout=300)
+    assert "resumed from" in resumed.stdout
+    assert [m["iteration"] for m in _metrics(out)] == [0, 1, 2]
+
+
+def test_contextual_bandit_run(tmp_path):
+    out = tmp_path / "cb"
+    result = _train(["--config", "configs/cb_cpu.yaml", *TINY, "run.iterations=1",
+                     "eval.baselines=[random,linucb]", f"run.out_dir={out}"])
+    metrics = _metrics(out)
+    assert metrics[0]["rollout/transitions"] == 12 and "env/regret" in metrics[0]
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["policies"]) == {"start policy", "final policy", "random", "linucb"}
+    assert set(results["paired"]) == {"final_regret", "shaped_return"}
+    sample = json.loads((out / "samples.jsonl").read_text().splitlines()[0])
+    assert "This person is a" in sample["prompt"]  # the MovieLens user description
+    assert "| linucb |" in result.stdout
 
 
 def test_two_cpu_ranks_with_deepspeed_launcher(tmp_path):
@@ -294,7 +375,7 @@ def test_update_guard_zeroes_momentum_after_updates_undone_in_a_row(tmp_path, st
     kept = tmp_path / "checkpoints" / "iter_000001"
     assert _saved_optimizer_tensors(kept, "exp_avg") and not _momentum_was_zeroed(kept)
     _train([*common, "run.iterations=3", "algo.max_update_kl=1e-9",
-            "algo.reset_momentum_after=2"])
+            "algo.reset_momentum_after=2", "run.resume=force"])
     metrics = _metrics(tmp_path)
     assert "optim/rolled_back" not in metrics[0]  # no guard in the first run
     assert [m["optim/rolled_back"] for m in metrics[1:]] == [1.0, 1.0]
@@ -355,11 +436,10 @@ def test_rl_signal_invalid_rate_halves(tmp_path):
             "algo.update_epochs=2", "optim.batch_size=32", "optim.micro_batch_size=32",
             f"run.out_dir={out}"], timeout=900)
     results = json.loads((out / "results.json").read_text())
-    start, final = results["start policy"], results["final policy"]
+    start, final = results["policies"]["start policy"], results["policies"]["final policy"]
     assert start["invalid_rate"] > 0.3, "the warm start left too little to learn"
     assert final["invalid_rate"] < 0.5 * start["invalid_rate"], (start, final)
-    assert final["shaped_return"] - final["shaped_return_ci95"] > \
-        start["shaped_return"] + start["shaped_return_ci95"]
+    assert results["paired"]["shaped_return"]["ci_low"] > 0, results["paired"]
 
 
 def test_lora_run_exports_a_merged_model(tmp_path):

@@ -1,6 +1,7 @@
 """Trainer pieces that need no DeepSpeed: config loading and its errors, token batching and
 teacher-forced log-probs, the LR schedule."""
 
+import json
 import math
 
 import pytest
@@ -13,12 +14,13 @@ from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
 
 def test_default_config_file_loads():
     config = load_config(find_config_file("cpu_default.yaml"))
-    assert config.model.name == "tiny" and config.env.summary
+    assert config.model.name == "tiny" and config.prompt.summary
 
 
 @pytest.mark.parametrize("name", ["smollm2_cpu.yaml", "tictactoe_cpu.yaml", "cpu_regret.yaml",
-                                  "gemma2_2b_8gpu.yaml", "gemma2_9b_8gpu.yaml", "sft_bc.yaml",
-                                  "sft_tc.yaml", "sft_tictactoe.yaml"])
+                                  "gemma2_2b_8gpu.yaml", "gemma2_9b_8gpu.yaml", "smollm2_gpu.yaml",
+                                  "sft_bc.yaml", "sft_tc.yaml", "sft_tictactoe.yaml",
+                                  "cb_cpu.yaml"])
 def test_every_shipped_config_validates(name):
     world = 8 if "8gpu" in name else 1
     config = load_config(find_config_file(name), world_size=world)
@@ -35,7 +37,9 @@ def test_every_shipped_config_validates(name):
     ("algo.kl_estimator=k9", "algo.kl_estimator must be one of"),
     ("rollout.temperature=0", "rollout.temperature must be > 0"),
     ("lr=3", "must look like section.key=value"),
-    ("env.reward_decimals=9", "env.reward_decimals must be in"),
+    ("prompt.reward_decimals=9", "prompt.reward_decimals must be an int in"),
+    ("prompt.style=terse", r"prompt.style must be one of \['full', 'compact', 'observation'\]"),
+    ("prompt.history_window=0", "prompt.history_window=0 shows nothing"),
     ("algo.min_valid_ratio=1.5", r"algo.min_valid_ratio must be in \[0, 1\]"),
     ("algo.max_update_kl=-1", "algo.max_update_kl must be >= 0"),
     ("algo.reset_momentum_after=-1", "algo.reset_momentum_after must be >= 0"),
@@ -43,8 +47,17 @@ def test_every_shipped_config_validates(name):
     ("optim.adam_betas=[0.9]", r"optim.adam_betas must be two numbers in \[0, 1\)"),
     ("optim.adam_betas=[0.9,1.0]", r"optim.adam_betas must be two numbers"),
     ("optim.adam_betas=[0.9,high]", "optim.adam_betas must be float"),
-    ("env.observation_only=true", "env.observation_only needs env.name=mab"),
-    ("eval.episodes=65", r"eval.episodes \(65\) exceeds the held-out pool"),
+    ("prompt.style=observation", "prompt.style 'observation' shows only the per-arm summary"),
+    ("eval.episodes=257", r"eval.episodes x eval.seeds \(257 distinct instances\) exceeds"),
+    ("eval.seeds=5", r"eval.episodes x eval.seeds \(320 distinct instances\) exceeds"),
+    ("algo.kl_estimator=k1", "k1 has zero expected gradient as a loss term"),
+    ("algo.kl_mode=penalty", "algo.kl_mode must be one of"),
+    ("env.num_arms=1", "env.num_arms must be"),
+    ("env.num_arms=41", "prompt.variant / env.num_arms: the button variant has 40"),
+    ("env.noise=loud", "env.noise must be one of"),
+    ("env.data_dir=/no/such/dir", "env.data_dir '/no/such/dir' is not a directory"),
+    ("run.resume=false", "run.resume must be str"),
+    ("run.resume=maybe", "run.resume must be one of"),
     ("model.tiny_whole_numbers=3", "model.tiny_whole_numbers must be bool"),
 ])
 def test_bad_overrides_name_the_field(override, message):
@@ -61,9 +74,10 @@ def test_tiny_settings_rejected_for_other_models():
 
 
 def test_bandit_only_prompt_options_rejected_for_tictactoe():
-    with pytest.raises(ConfigError, match="env.compact_prompt apply to bandits only"):
-        load_config(None, ["env.name=tictactoe", "algo.advantage=gae", "env.compact_prompt=true"])
-    assert load_config(None, ["env.compact_prompt=true"]).env.compact_prompt
+    with pytest.raises(ConfigError, match="prompt.style='compact' applies to the multi-armed "
+                                          "bandit only, not to tictactoe"):
+        load_config(None, ["env.name=tictactoe", "algo.advantage=gae", "prompt.style=compact"])
+    assert load_config(None, ["prompt.style=compact"]).prompt.style.value == "compact"
 
 
 def test_impossible_batch_arithmetic():
@@ -128,3 +142,83 @@ def test_optimizer_takes_the_configured_betas():
     config = load_config(None, ["optim.adam_betas=[0.9, 0.95]"])
     optimizer = make_optimizer(config, [torch.nn.Parameter(torch.zeros(2))])
     assert optimizer.param_groups[0]["betas"] == (0.9, 0.95)
+
+
+def _dropout_models():
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=32, n_embd=32, n_layer=2,
+                                      n_head=2, resid_pdrop=0.1, embd_pdrop=0.1,
+                                      attn_pdrop=0.1))
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=2,
+                                         num_key_value_heads=2, attention_dropout=0.1))
+    return [gpt2, llama]
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_disable_dropout_makes_training_mode_deterministic(index):
+    from rlft.trainer.engine import disable_dropout
+
+    model = _dropout_models()[index]
+    ids = torch.randint(0, 64, (2, 12))
+    model.train()
+    assert not torch.equal(model(ids).logits, model(ids).logits)  # dropout is live
+    assert disable_dropout(model) > 0
+    training = model(ids).logits
+    assert training.requires_grad  # gradients kept
+    model.eval()
+    assert torch.equal(training, model(ids).logits)
+    assert all(value == 0.0 for key, value in model.config.to_dict().items()
+               if isinstance(value, float) and ("dropout" in key or key.endswith("pdrop")))
+
+
+def _saved_run(tmp_path, overrides):
+    """A run directory as a run with `overrides` leaves it: config.json and a checkpoint."""
+    import json
+
+    out = tmp_path / "run"
+    (out / "checkpoints" / "iter_000003").mkdir(parents=True)
+    (out / "checkpoints" / "iter_000003" / "rlft_state.json").write_text("{}")
+    (out / "checkpoints" / "latest").write_text("iter_000003")
+    (out / "config.json").write_text(json.dumps(load_config(None, overrides).to_dict()))
+    return out
+
+
+def test_resume_only_a_run_with_the_same_config(tmp_path):
+    from rlft.trainer.checkpoint import checkpoint_to_resume
+
+    out = _saved_run(tmp_path, ["optim.lr=0.001", "run.iterations=5"])
+    same = load_config(None, ["optim.lr=0.001", "run.iterations=9", "run.progress=false"])
+    assert checkpoint_to_resume(same, out) == "iter_000003"  # longer: a resume
+    other = load_config(None, ["optim.lr=0.002", "env.num_arms=4"])
+    with pytest.raises(ConfigError, match=r"env.num_arms \(saved 5, now 4\), optim.lr \(saved "
+                                          r"0.001, now 0.002\)"):
+        checkpoint_to_resume(other, out)
+    assert checkpoint_to_resume(load_config(None, ["optim.lr=0.002", "run.resume=force"]),
+                                out) == "iter_000003"
+    assert checkpoint_to_resume(load_config(None, ["run.resume=never"]), out) is None
+    assert checkpoint_to_resume(other, tmp_path / "fresh") is None
+
+
+def test_tensorboard_resume_drops_the_replayed_steps(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from rlft.trainer.run_log import RunLog
+
+    first = RunLog(tmp_path, True, True, False, {}, start_iteration=0)
+    for iteration in range(3):
+        first.log(iteration, {"env/regret": float(iteration)})
+    first.close()
+    resumed = RunLog(tmp_path, True, True, False, {}, start_iteration=1)  # from checkpoint 1
+    for iteration in range(1, 3):
+        resumed.log(iteration, {"env/regret": 10.0 + iteration})
+    resumed.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    scalars = events.Scalars("env/regret")
+    assert [(e.step, e.value) for e in scalars] == [(0, 0.0), (1, 11.0), (2, 12.0)]
+    assert [json.loads(line)["iteration"] for line in
+            (tmp_path / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+    assert first._wandb_id() == resumed._wandb_id()  # one wandb run for the directory

@@ -7,7 +7,8 @@ from collections import Counter
 
 from rlft.models.loading import load_tokenizer
 from rlft.trainer.config import TrainConfig
-from rlft.trainer.evaluate import make_env, prompt_config
+from rlft.text.prompts import PromptConfig
+from rlft.trainer.evaluate import make_env
 from rlft.trainer.warm_start import format_examples
 
 LABELS = ("blue", "green", "red", "yellow", "orange")
@@ -17,10 +18,7 @@ def _config() -> TrainConfig:
     config = TrainConfig()
     config.env.num_arms = 5
     config.env.horizon = 6
-    config.env.cot = False
-    config.env.history_window = 0
-    config.env.summary = True
-    config.env.compact_prompt = True
+    config.prompt = PromptConfig(style="compact", cot=False, history_window=0, summary=True)
     return config
 
 
@@ -28,7 +26,7 @@ def _examples(count: int, seed: int) -> list[tuple[str, str]]:
     config = _config()
     tokenizer = load_tokenizer("tiny")
     env = make_env(config, 8, 3, "train")
-    prompts, answers = format_examples(env, tokenizer, prompt_config(config), count, seed=seed,
+    prompts, answers = format_examples(env, tokenizer, config.prompt, count, seed=seed,
                                        max_prompt_tokens=512)
     assert all(a[-1] == tokenizer.eos_token_id for a in answers)
     return [(tokenizer.decode(p), tokenizer.decode(a, skip_special_tokens=True))

@@ -5,9 +5,13 @@ An agent plays B env rows at once. The loop is::
     agent.reset(num_envs=B, num_actions=K, seed=s)
     obs, info = env.reset(seed=...)
     while ...:
-        actions = agent.act(obs, info)                     # int32[B]
-        obs, reward, terminated, truncated, info = env.step(actions)
-        agent.observe(actions, reward, obs, info)
+        decision = as_decision(agent.act(obs, info))      # actions int32[B] (+ text records)
+        obs, reward, terminated, truncated, info = env.step(decision.actions)
+        agent.observe(decision.actions, reward, obs, info)
+
+Classic agents return the actions; text agents (the LLM agent) return a ``Decision`` that also
+carries, per row, what the agent saw and wrote (``StepRecord``). The one loop that plays
+episodes is ``rlft.agents.rollout.run_episodes``.
 
 Agents read only observation buffers (``obs``); ``info`` is passed for agents that need
 bookkeeping such as episode boundaries, never for hidden quantities (true means, optimal
@@ -18,13 +22,53 @@ row ``b`` behaves the same whatever the batch size.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Protocol, Union, runtime_checkable
 
 import numpy as np
 
 from rlft.envs.vector import check_seed
 
 Observation = Mapping[str, np.ndarray]
+
+
+@dataclass
+class StepRecord:
+    """What a text agent saw and wrote for one row at one step."""
+
+    prompt: str
+    """The prompt as the model got it (chat-formatted)."""
+    generation: str
+    """The answer text (on a forced exploration step, the template rationale)."""
+    status: str
+    """The parse status (``ParseStatus`` name): OK, NO_MATCH, UNKNOWN_LABEL, ..."""
+    parsed_action: int
+    """The env action the answer named; -1 when it named none."""
+    invalid: bool
+    """No valid action: a uniformly random one was played (the paper's -5 step)."""
+    forced: str = ""
+    """'' (the model decided), 'try_all' or 'epsilon' (an exploration mechanism did)."""
+    prompt_ids: list[int] = field(default_factory=list)
+    """The exact prompt token ids (when the agent records tokens, for training)."""
+    answer_ids: list[int] = field(default_factory=list)
+    """The exact answer token ids, EOS included (when recorded)."""
+
+
+@dataclass
+class Decision:
+    """One step's choice for every row: env actions and, from a text agent, its records."""
+
+    actions: np.ndarray
+    """int32[B] actions to execute."""
+    steps: Optional[list[StepRecord]] = None
+    """One record per row from a text agent; None from a classic one."""
+
+
+def as_decision(result: Union[np.ndarray, Decision]) -> Decision:
+    """A Decision from what ``act`` returned (classic agents return their actions)."""
+    if isinstance(result, Decision):
+        return result
+    return Decision(np.ascontiguousarray(result, dtype=np.int32))
 
 
 @runtime_checkable
@@ -36,8 +80,8 @@ class Agent(Protocol):
     def reset(self, num_envs: int, num_actions: int, seed: int) -> None:
         """Forgets everything and prepares ``num_envs`` rows of ``num_actions`` actions."""
 
-    def act(self, obs: Observation, info: Observation) -> np.ndarray:
-        """Returns int32[num_envs] actions for the current observations."""
+    def act(self, obs: Observation, info: Observation) -> Union[np.ndarray, Decision]:
+        """int32[num_envs] actions for the current observations, or a Decision."""
 
     def observe(self, actions: np.ndarray, reward: np.ndarray, obs: Observation,
                 info: Observation) -> None:

@@ -1,6 +1,8 @@
-"""Batched text generation with a Hugging Face causal LM, shared by the LLM agent and the
-trainer's rollouts. Keeps the exact prompt and sampled token ids so that training never
-re-tokenises.
+"""Batched text generation behind one small interface (``TokenGenerator``: prompt token ids
+in; sampled token ids, their text and, where the engine gives them, their log-probs out), with
+Hugging Face ``generate`` as rlft's engine (``HFGenerator``). The LLM agent and so the
+trainer's rollouts only see the interface, so a serving engine (vLLM, SGLang) can stand in on
+GPU nodes. Keeps the exact prompt and sampled token ids so that training never re-tokenises.
 
 Prompts that start with a shared prefix (the chat header and instructions of every prompt of a
 rollout) are encoded as the prefix's tokens followed by their own (`PromptEncoder`), and the
@@ -11,7 +13,7 @@ call until the weights change, so that each call prefills only each row's own to
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
 import torch
 
@@ -51,10 +53,43 @@ class Generations:
     texts: list[str]
     prompt_ids: list[list[int]]
     token_ids: list[list[int]]
+    logprobs: Optional[list[list[float]]] = None
+    """Per sampled token, its log-prob under the sampling policy, from engines that give them
+    (rlft's trainer recomputes them teacher-forced either way)."""
 
     @property
     def num_new_tokens(self) -> int:
         return sum(len(ids) for ids in self.token_ids)
+
+
+class TokenGenerator(Protocol):
+    """What the LLM agent needs from a generation engine."""
+
+    def start_rollout(self, prefix_ids: Sequence[int]) -> None:
+        """A rollout begins: the weights stay fixed until the next call, and most prompts
+        start with `prefix_ids` (an engine may cache their states)."""
+
+    def generate(self, prompts: Sequence[Sequence[int]], sampling: "SamplingConfig",
+                 seed: int | None) -> Generations:
+        """One answer per prompt (token ids of chat-formatted text)."""
+
+
+class HFGenerator:
+    """Hugging Face ``model.generate`` with the rollout's shared prefix run once
+    (``SharedPrefix``). synced_gpus: ZeRO-3 on several ranks without gathered weights, where
+    every rank must make the same calls (see ``generate``)."""
+
+    def __init__(self, model: Any, tokenizer: Any, synced_gpus: bool = False) -> None:
+        self.model, self.tokenizer, self.synced_gpus = model, tokenizer, synced_gpus
+        self.prefix = SharedPrefix([])
+
+    def start_rollout(self, prefix_ids: Sequence[int]) -> None:
+        self.prefix = SharedPrefix(prefix_ids)
+
+    def generate(self, prompts: Sequence[Sequence[int]], sampling: "SamplingConfig",
+                 seed: int | None) -> Generations:
+        return generate(self.model, self.tokenizer, prompts, sampling, seed=seed,
+                        synced_gpus=self.synced_gpus, prefix=self.prefix)
 
 
 def _stop_ids(tokenizer: Any, model: Any) -> set[int]:

@@ -19,13 +19,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rlft.agents.base import BatchedAgent, Observation
-from rlft.agents.generation import (Generations, PromptEncoder, SamplingConfig, SharedPrefix,
-                                    generate)
+from rlft.agents.base import BatchedAgent, Decision, Observation, StepRecord
+from rlft.agents.generation import (Generations, HFGenerator, PromptEncoder, SamplingConfig,
+                                    TokenGenerator)
 from rlft.text import ActionParser, ParseResult, ParseStatus, step_actions
 from rlft.text.chat import format_chat, shared_chat_prefix
 from rlft.text.env_prompts import CbPrompter, MabPrompter, PromptBatch, TicTacToePrompter
-from rlft.text.prompts import PromptConfig, epsilon_greedy_rationale, try_all_rationale
+from rlft.text.prompts import (PromptConfig, describe_user, epsilon_greedy_rationale,
+                               try_all_rationale)
 from rlft.text.templates import SELF_CORRECTION_MESSAGE
 
 
@@ -53,21 +54,6 @@ class ExplorationConfig:
             raise ValueError(f"self_consistency must be >= 1, got {self.self_consistency}")
 
 
-@dataclass
-class StepRecord:
-    """What one row saw and said at one step (the trajectory files' rows)."""
-
-    row: int
-    step: int
-    prompt: str
-    generation: str
-    parsed_action: int
-    status: str
-    forced: str
-    action: int
-    invalid: bool
-
-
 def make_prompter(env: Any, prompt: PromptConfig, num_envs: int, seed: int) -> Any:
     """The prompter matching an env made by rlft.envs.make."""
     kind = type(env).__name__
@@ -77,15 +63,13 @@ def make_prompter(env: Any, prompt: PromptConfig, num_envs: int, seed: int) -> A
                            config.reward_type, seed)
     if kind == "ContextualBanditEnv":
         data = env.dataset
-        return CbPrompter(prompt, num_envs, data.movie_names, config.horizon,
-                          data.user_descriptions(), seed)
+        descriptions = [describe_user(int(data.ages[user]), data.genders[user],
+                                      data.occupations[user], data.location(user))
+                        for user in range(data.num_users)]
+        return CbPrompter(prompt, num_envs, env.movie_names, config.horizon, descriptions, seed)
     if kind == "TicTacToeEnv":
         return TicTacToePrompter(prompt, num_envs, seed)
     raise ValueError(f"no prompts for env type {kind}")
-
-
-def _episode_step(obs: Observation, info: Observation) -> np.ndarray:
-    return np.asarray(obs["step"] if "step" in obs else info["step"])
 
 
 class LLMAgent(BatchedAgent):
@@ -95,10 +79,11 @@ class LLMAgent(BatchedAgent):
 
     def __init__(self, model: Any, tokenizer: Any, env: Any, prompt: PromptConfig | None = None,
                  sampling: SamplingConfig | None = None,
-                 exploration: ExplorationConfig | None = None,
-                 invalid_penalty: float = -5.0, keep_transcript: bool = True,
-                 record_tokens: bool = False, synced_gpus: bool = False,
-                 answer_patterns: Sequence[str] | None = None) -> None:
+                 exploration: ExplorationConfig | None = None, synced_gpus: bool = False,
+                 answer_patterns: Sequence[str] | None = None,
+                 generator: TokenGenerator | None = None) -> None:
+        """generator: the generation engine (default: Hugging Face generate on `model`, in
+        lock-step across ranks with synced_gpus)."""
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
@@ -108,22 +93,14 @@ class LLMAgent(BatchedAgent):
         self.exploration = exploration or ExplorationConfig()
         if self.exploration.self_consistency > 1 and self.sampling.temperature == 0:
             raise ValueError("self_consistency > 1 needs temperature > 0 (greedy samples agree)")
-        self.invalid_penalty = invalid_penalty
-        self.keep_transcript = keep_transcript
         # Parser templates (None: the paper's ACTION=X); analyses may add prose forms.
         self.answer_patterns = tuple(answer_patterns) if answer_patterns is not None else None
-        # Trainer support: the exact token ids of each row's last prompt and answer.
-        self.record_tokens = record_tokens
         self.synced_gpus = synced_gpus  # ZeRO-3 on several ranks: generate in lock-step
-        self.last_tokens: list[tuple[list[int], list[int]]] = []
-        self.last_forced = np.zeros(0, dtype=bool)
-        self.transcript: list[list[StepRecord]] = []  # one list per reset (round)
-        self.last_invalid = np.zeros(0, dtype=bool)
+        self.generator = generator or HFGenerator(model, tokenizer, synced_gpus)
         self.new_tokens = 0
         self.generate_seconds = 0.0  # wall time inside generate(), for overhead accounting
         self._prompter: Any = None
         self._encoder: PromptEncoder | None = None
-        self._prefix: SharedPrefix | None = None  # this rollout's, built by the first generate
         self._parser: ActionParser | None = None
         self._rng = np.random.default_rng(0)
         self._seed = 0
@@ -138,16 +115,17 @@ class LLMAgent(BatchedAgent):
             self._encoder = PromptEncoder(
                 self.tokenizer, shared_chat_prefix(self.tokenizer, self._prompter.shared_text()),
                 self.sampling.max_prompt_tokens)
-        self._prefix = None
+        if self._encoder is not None:
+            self.generator.start_rollout(self._encoder.prefix_ids)
         self._parser = (ActionParser(self._prompter.labels) if self.answer_patterns is None
                         else ActionParser(self._prompter.labels, self.answer_patterns))
         self._rng = np.random.default_rng([seed, 1])
         self._seed = seed
         self._calls = 0
-        self.last_invalid = np.zeros(num_envs, dtype=bool)
-        self.transcript.append([])
 
-    def act(self, obs: Observation, info: Observation) -> np.ndarray:
+    def act(self, obs: Observation, info: Observation) -> Decision:
+        """The actions and, per row, the prompt, the answer (text and exact token ids), its
+        parse status and whether an exploration mechanism forced it."""
         self._require_reset()
         batch: PromptBatch = self._prompter.render(obs, info)
         legal = np.asarray(obs["legal_mask"], dtype=bool) if "legal_mask" in obs else None
@@ -174,15 +152,17 @@ class LLMAgent(BatchedAgent):
             chats[row] = format_chat(self.tokenizer, [{"role": "user",
                                                        "content": batch.texts[row]}]) \
                 if self.tokenizer is not None else batch.texts[row]
-            if self.record_tokens:
+            if self._encoder is not None:
                 tokens[row] = self._forced_tokens(chats[row], rationale)
-        self.last_tokens = tokens
-        self.last_forced = np.array([kind != "" for kind in forced_kind], dtype=bool)
         parsed = self._parse(texts, batch, legal)
-        chosen = step_actions(parsed, self.num_actions, self._rng, legal, self.invalid_penalty)
-        self.last_invalid = chosen.invalid.copy()
-        self._record(obs, info, chats, texts, parsed, chosen.actions, chosen.invalid, forced_kind)
-        return chosen.actions
+        chosen = step_actions(parsed, self.num_actions, self._rng, legal)
+        return Decision(chosen.actions, [
+            StepRecord(prompt=chats[row], generation=texts[row],
+                       status=ParseStatus(int(parsed.status[row])).name,
+                       parsed_action=int(parsed.actions[row]), invalid=bool(chosen.invalid[row]),
+                       forced=forced_kind[row], prompt_ids=tokens[row][0],
+                       answer_ids=tokens[row][1])
+            for row in range(self.num_envs)])
 
     def observe(self, actions: np.ndarray, reward: np.ndarray, obs: Observation,
                 info: Observation) -> None:
@@ -242,13 +222,9 @@ class LLMAgent(BatchedAgent):
         assert self._encoder is not None
         self._calls += 1
         started = time.perf_counter()
-        if self._prefix is None:
-            self._prefix = SharedPrefix(self._encoder.prefix_ids)
-        out = generate(self.model, self.tokenizer, [self._encoder.encode(c) for c in chats],
-                       self.sampling,
-                       seed=int(np.random.SeedSequence([self._seed, self._calls])
-                                .generate_state(1)[0]),
-                       synced_gpus=self.synced_gpus, prefix=self._prefix)
+        out = self.generator.generate(
+            [self._encoder.encode(c) for c in chats], self.sampling,
+            seed=int(np.random.SeedSequence([self._seed, self._calls]).generate_state(1)[0]))
         self.new_tokens += out.num_new_tokens
         self.generate_seconds += time.perf_counter() - started
         return out
@@ -281,16 +257,3 @@ class LLMAgent(BatchedAgent):
             label_legal = np.take_along_axis(legal, batch.action_of_label, axis=1)
         parsed = self._parser.parse(texts, label_legal)
         return ParseResult(batch.env_actions(parsed.actions), parsed.status)
-
-    def _record(self, obs: Observation, info: Observation, chats: list[str], texts: list[str],
-                parsed: ParseResult, actions: np.ndarray, invalid: np.ndarray,
-                forced: list[str]) -> None:
-        if not self.keep_transcript:
-            return
-        steps = _episode_step(obs, info)
-        self.transcript[-1].extend(
-            StepRecord(row=row, step=int(steps[row]), prompt=chats[row], generation=texts[row],
-                       parsed_action=int(parsed.actions[row]),
-                       status=ParseStatus(int(parsed.status[row])).name, forced=forced[row],
-                       action=int(actions[row]), invalid=bool(invalid[row]))
-            for row in range(self.num_envs))

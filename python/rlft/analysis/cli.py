@@ -18,10 +18,11 @@ def add_analyze_parser(commands: Any) -> None:
     kinds = analyze.add_subparsers(dest="analysis", required=True)
     for name, config_class in ANALYSIS_CONFIGS.items():
         doc = " ".join((config_class.__doc__ or name).split())
-        sub = kinds.add_parser(name, help=doc.split(": ")[0], description=doc)
+        sub = kinds.add_parser(name, help=doc.split(": ")[0], description=doc,
+                               allow_abbrev=False)
         add_dataclass_arguments(sub, config_class)
         sub.add_argument("--quiet", action="store_true", help="no progress lines")
-        sub.set_defaults(handler=_analyze)
+        sub.set_defaults(handler=_analyze, parser=sub)
 
 
 _HEADLINES = {
@@ -32,15 +33,21 @@ _HEADLINES = {
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from rlft.analysis.config import ANALYSIS_CONFIGS
+    from rlft.analysis.config import ANALYSIS_CONFIGS, with_policy_eval
     from rlft.analysis.runner import run_analysis
-    from rlft.cli import dataclass_from_args
+    from rlft.cli import dataclass_from_args, given_flags
+    from rlft.evaluation.config import POLICY_EVAL_FILE, load_policy_eval
 
     config = dataclass_from_args(ANALYSIS_CONFIGS[args.analysis], args)
+    saved = load_policy_eval(config.model)
+    if saved is not None:  # an exported policy: analyse it with its run's prompt and env
+        config, taken = with_policy_eval(config, saved, given_flags(args.parser, args.argv))
+        print(f"rlft analyze: {', '.join(taken)} from {config.model}/{POLICY_EVAL_FILE} "
+              f"(the run that exported it)")
     metrics = run_analysis(args.analysis, config, show_progress=not args.quiet)
     if args.analysis == "greediness":
         headline = {name: {key: s[key] for key in ("coverage_final", "coverage_model_final",
-                                                   "unexplored_share", "final_regret_mean",
+                                                   "unexplored_share", "final_regret",
                                                    "invalid_rate")}
                     for name, s in metrics["settings"].items()}
     else:

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlft.evaluation.config import _parse_value
+from rlft.models.loading import PRESETS_HELP
+from rlft.text.prompts import PromptConfig
 
 NOISE_LEVELS = ("low", "medium", "high")
-VARIANTS = ("button", "continuous")
 COT_SETTINGS = ("cot", "no_cot")
 UCB_FORMULAS = ("ucb1", "inverse_sqrt")
 
@@ -68,13 +69,13 @@ class AnalysisBase:
     """Fields shared by every analysis: which policy, where to write, how to sample."""
 
     model: str = field(default="tiny", metadata={
-        "help": "Policy model: preset (tiny, smollm2-135m), hub id or local model directory "
+        "help": f"Policy model: preset ({PRESETS_HELP}), hub id or local model directory "
                 "(RLFT or SFT exports included)."})
     out: str = field(default="runs/analysis", metadata={"help": "Run directory to write."})
     seed: int = field(default=0, metadata={"help": "Base seed of instances and histories."})
-    variant: str = field(default="button", metadata={
-        "help": "Bandit prompt variant: button (colour labels, the paper's analyses) or "
-                "continuous (0..K-1)."})
+    prompt: PromptConfig = field(default_factory=PromptConfig, metadata={
+        "help": "The prompt the analysis starts from (the paper's by default); each analysis "
+                "sets what it varies (cot, ucb_instructed) itself."})
     noise: str = field(default="medium", metadata={
         "help": "Gaussian reward noise: low / medium / high = sigma 0.1 / 1 / 3."})
     batch_size: int = field(default=64, metadata={"help": "Prompts per generate() call."})
@@ -83,7 +84,10 @@ class AnalysisBase:
         "help": "Model dtype (float32, bfloat16, auto)."})
 
     def __post_init__(self) -> None:
-        _check_choice("variant", self.variant, VARIANTS)
+        if not isinstance(self.prompt, PromptConfig):
+            raise TypeError(f"prompt must be a PromptConfig, got {type(self.prompt).__name__}")
+        self.prompt.validate()
+        self.prompt.check_env("mab")
         _check_choice("noise", self.noise, NOISE_LEVELS)
         _check_min(self, ("seed",), 0)
         _check_min(self, ("batch_size",), 1)
@@ -247,3 +251,24 @@ ANALYSIS_CONFIGS: dict[str, type] = {
     "frequency-bias": FrequencyBiasConfig,
     "knowing-doing": KnowingDoingConfig,
 }
+
+
+# Fields an analysis takes from the evaluation saved with an exported policy, unless given.
+POLICY_FIELDS = ("noise", "arms", "horizon", "temperature", "max_new_tokens", "batch_size")
+
+
+def with_policy_eval(config: AnalysisBase, saved: dict[str, Any], given: set[str]
+                     ) -> tuple[AnalysisBase, list[str]]:
+    """`config` with the prompt, noise, arms, horizon and sampling of the run whose exported
+    policy it analyses (``rlft.evaluation.config.load_policy_eval``), except for the fields
+    given explicitly; returns it and the names of the fields taken from the run."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    taken = []
+    for name in POLICY_FIELDS:
+        if name in values and name not in given and name in saved:
+            values[name] = [saved[name]] if isinstance(values[name], list) else saved[name]
+            taken.append(name)
+    prompt = {key: value for key, value in saved["prompt"].items() if key not in given}
+    values["prompt"] = dataclasses.replace(config.prompt, **prompt)
+    taken += [f"prompt.{key}" for key in prompt]
+    return type(config)(**values), taken

@@ -20,6 +20,7 @@ the argmax. Corr = Pearson correlation of repetitions and entropy over all conte
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import time
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import numpy as np
 from rlft.analysis.config import FrequencyBiasConfig
 from rlft.analysis.runner import prepare_run_dir, write_json
 from rlft.text.history import HistoryStep
-from rlft.text.prompts import MabTask, PromptConfig, mab_labels, render_mab_prompt
+from rlft.text.prompts import MabTask, mab_labels, render_mab_prompt
 
 CATEGORIES = ("frequent", "greedy", "other")
 
@@ -96,7 +97,7 @@ def render_context(config: FrequencyBiasConfig, context: Context, horizon: int) 
     """The no-CoT bandit prompt showing the context as the history so far."""
     history = [HistoryStep(step, int(action), float(reward))
                for step, (action, reward) in enumerate(zip(context.actions, context.rewards))]
-    return render_mab_prompt(PromptConfig(variant=config.variant, cot=False),
+    return render_mab_prompt(dataclasses.replace(config.prompt, cot=False),
                              MabTask(config.arms, horizon), history)
 
 
@@ -310,7 +311,7 @@ def run_frequency_bias(config: FrequencyBiasConfig, scorer: ActionScorer | None 
     started = time.perf_counter()
     if scorer is None:
         scorer = TeacherForcingScorer(*load_policy(config))
-    labels = mab_labels(config.variant, config.arms)
+    labels = mab_labels(config.prompt.variant, config.arms)
     contexts = build_contexts(config)
     horizon = config.max_history + config.max_repetitions + 1  # a step is always left
     log_probs = []

@@ -13,6 +13,7 @@ steps with the evaluation harness' rollout loop. Reported per setting:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any, Callable
@@ -55,7 +56,7 @@ def greediness_metrics(actions: Any, cumulative_regret: Any, num_actions: int,
         "untried_arms_mean": float(np.mean(num_actions * (1.0 - final_coverage))),
         "coverage_model_final": float(model_mean[-1]),
         "model_chose_rate": 1.0 if model_chose is None else float(np.mean(model_chose)),
-        "final_regret_mean": float(regret_mean[-1]),
+        "final_regret": float(regret_mean[-1]),
         "final_regret_ci95": float(regret_ci[-1]),
         "coverage": cov_mean.tolist(),
         "coverage_ci95": cov_ci.tolist(),
@@ -81,8 +82,8 @@ def _default_factory(config: GreedinessConfig, arms: int, cot: str,
             policy.extend(load_policy(config))
         model, tokenizer = policy
         budget = config.max_new_tokens if cot == "cot" else config.no_cot_max_new_tokens
-        return llm_agent(model, tokenizer, env, variant=config.variant, cot=cot == "cot",
-                         max_new_tokens=budget, temperature=config.temperature,
+        prompt = dataclasses.replace(config.prompt, cot=cot == "cot")
+        return llm_agent(model, tokenizer, env, prompt=prompt, max_new_tokens=budget, temperature=config.temperature,
                          batch_size=config.batch_size, extra_patterns=config.answer_pattern)
     return build
 
@@ -110,7 +111,7 @@ def run_greediness(config: GreedinessConfig,
                 factory = (agent_factory(arms, cot) if agent_factory is not None
                            else _default_factory(config, arms, cot, policy))
                 setting_started = time.perf_counter()
-                rollout, transcripts = play(
+                rollout = play(
                     config, factory, arms, config.episodes, config.horizon, config.seeds,
                     progress=(lambda text, name=name: print(f"[greediness {name}] {text}",
                                                             flush=True))
@@ -122,7 +123,7 @@ def run_greediness(config: GreedinessConfig,
                                wall_time_s=time.perf_counter() - setting_started)
                 settings[name] = metrics
                 if generations_file is not None:
-                    _write_generations(generations_file, name, transcripts, config)
+                    _write_generations(generations_file, name, rollout)
                     generations_file.flush()
                 # Written after every setting, so a run cut short keeps what it finished.
                 result = {"analysis": "greediness", "agent": _agent_label(config),
@@ -150,9 +151,8 @@ def _agent_label(config: GreedinessConfig) -> str:
     return f"llm ({config.model})" if config.agent == "llm" else config.agent
 
 
-def _write_generations(handle: Any, name: str, transcripts: list[list[Any]],
-                       config: GreedinessConfig) -> None:
-    grid = generation_grid(transcripts, config.episodes, config.horizon)
+def _write_generations(handle: Any, name: str, rollout: Any) -> None:
+    grid = generation_grid(rollout)
     for episode, row in enumerate(grid):
         for step, record in enumerate(row):
             if record is None:
@@ -160,4 +160,5 @@ def _write_generations(handle: Any, name: str, transcripts: list[list[Any]],
             handle.write(json.dumps({
                 "setting": name, "episode": episode, "step": step, "prompt": record.prompt,
                 "generation": record.generation, "status": record.status,
-                "action": record.action, "invalid": record.invalid}) + "\n")
+                "action": int(rollout.actions[episode, step]),
+                "invalid": record.invalid}) + "\n")

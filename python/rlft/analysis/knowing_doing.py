@@ -15,13 +15,13 @@ Executed actions include the random ones the harness plays for unparsable answer
 rule); ``matrix_valid_only`` leaves those steps out.
 
 Any agent works (``run_knowing_doing(agent_factory=...)``): the analysis reads the executed
-actions from the rollout and the texts from the agent's ``transcript`` (LLMAgent's
-``StepRecord`` list per round: ``row``, ``step``, ``generation``, ``invalid``), so scripted
-agents that write known rationales stand in for the LLM in tests.
+actions and the texts from the rollout (a text agent's ``Decision`` records, ``StepRecord``),
+so scripted agents that write known rationales stand in for the LLM in tests.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -195,10 +195,9 @@ def _default_factory(config: KnowingDoingConfig) -> AgentFactory:
     def build(env: Any, seed: int) -> Any:
         if not policy:
             policy.extend(load_policy(config))
-        return llm_agent(*policy, env, variant=config.variant, cot=True,
-                         max_new_tokens=config.max_new_tokens,
-                         temperature=config.temperature, batch_size=config.batch_size,
-                         ucb_instructed=True)
+        prompt = dataclasses.replace(config.prompt, cot=True, ucb_instructed=True)
+        return llm_agent(*policy, env, prompt=prompt, max_new_tokens=config.max_new_tokens,
+                         temperature=config.temperature, batch_size=config.batch_size)
     return build
 
 
@@ -211,14 +210,14 @@ def run_knowing_doing(config: KnowingDoingConfig, agent_factory: AgentFactory | 
     out = prepare_run_dir(config)
     started = time.perf_counter()
     factory = agent_factory or _default_factory(config)
-    rollout, transcripts = play(
+    rollout = play(
         config, factory, config.arms, config.episodes, config.horizon, config.seeds,
         progress=(lambda text: print(f"[knowing-doing] {text}", flush=True))
         if show_progress else None)
-    grid = generation_grid(transcripts, config.episodes, config.horizon)
+    grid = generation_grid(rollout)
     texts = [[record.generation if record is not None else None for record in row]
              for row in grid]
-    labels = mab_labels(config.variant, config.arms)
+    labels = mab_labels(config.prompt.variant, config.arms)
     metrics = knowing_doing_metrics(rollout.actions, rollout.rewards, texts, labels,
                                     config.ucb_formula, config.ucb_c, rollout.invalid)
     metrics.update(analysis="knowing-doing", model=config.model, ucb_formula=config.ucb_formula,

@@ -8,11 +8,11 @@ independent samples: half-width = t_{0.975, N-1} * std(ddof=1) / sqrt(N) (NaN wh
 
 from __future__ import annotations
 
-import math
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+
+from rlft.analysis.stats import mean_ci95
 
 
 def _as_2d(name: str, array: Any, dtype: Any = None) -> np.ndarray:
@@ -36,65 +36,6 @@ def _as_actions(actions: Any, num_actions: int) -> np.ndarray:
 
 def _one_hot(actions: np.ndarray, num_actions: int) -> np.ndarray:
     return actions[..., None] == np.arange(num_actions)  # bool[N, T, K]
-
-
-def _student_t_cdf_abs(t: float, df: int) -> float:
-    """P(|T| <= t) for Student's t with integer df (Abramowitz & Stegun 26.7.3-4, exact)."""
-    theta = math.atan(t / math.sqrt(df))
-    sin, cos2 = math.sin(theta), math.cos(theta) ** 2
-    if df % 2 == 0:
-        term = total = 1.0
-        for k in range(2, df - 1, 2):
-            term *= (k - 1) / k * cos2
-            total += term
-        return sin * total
-    if df == 1:
-        return 2.0 * theta / math.pi
-    term = total = math.sqrt(cos2)
-    for k in range(3, df - 1, 2):
-        term *= (k - 1) / k * cos2
-        total += term
-    return 2.0 / math.pi * (theta + sin * total)
-
-
-def student_t_critical(df: int, confidence: float = 0.95) -> float:
-    """Two-sided critical value t_{(1+confidence)/2, df}: exact (series and bisection) up to
-    df = 300, the Cornish-Fisher expansion in 1/df beyond (error < 1e-9 there). Written out so
-    that the metrics need only numpy."""
-    if isinstance(df, bool) or not isinstance(df, (int, np.integer)) or df < 1:
-        raise ValueError(f"df must be a positive int, got {df!r}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if df > 300:
-        z = NormalDist().inv_cdf(0.5 + confidence / 2)
-        n = float(df)
-        return (z + (z**3 + z) / (4 * n) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * n**2)
-                + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * n**3)
-                + (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z)
-                / (92160 * n**4))
-    low, high = 0.0, 1.0
-    while _student_t_cdf_abs(high, int(df)) < confidence:
-        high *= 2.0
-    for _ in range(100):
-        mid = 0.5 * (low + high)
-        if _student_t_cdf_abs(mid, int(df)) < confidence:
-            low = mid
-        else:
-            high = mid
-    return 0.5 * (low + high)
-
-
-def mean_ci95(values: Any, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and 95% t-interval half-width along ``axis`` (NaN half-width when fewer than 2)."""
-    values = np.asarray(values, dtype=np.float64)
-    n = values.shape[axis]
-    if n < 1:
-        raise ValueError("mean_ci95 needs at least one value")
-    mean = values.mean(axis=axis)
-    if n < 2:
-        return mean, np.full_like(mean, np.nan)
-    sem = values.std(axis=axis, ddof=1) / np.sqrt(n)
-    return mean, student_t_critical(n - 1) * sem
 
 
 def regret_curve(cumulative_regret: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -204,7 +145,7 @@ def summarize_bandit(actions: Any, rewards: Any, cumulative_regret: Any, num_act
         "num_episodes": int(actions.shape[0]),
         "horizon": int(actions.shape[1]),
         "num_actions": int(num_actions),
-        "final_regret_mean": float(mean[-1]),
+        "final_regret": float(mean[-1]),
         "final_regret_ci95": float(ci[-1]),
         "coverage_final": float(coverage[-1]),
         "invalid_rate": invalid_rate(np.zeros(actions.shape, bool) if invalid is None else invalid),

@@ -128,7 +128,7 @@ def plot_regret_vs_coverage(settings: Mapping[str, Mapping[str, Any]], path: Pat
         colour = f"C{index % 10}"
         ax.scatter(metrics["episode_final_coverage"], metrics["episode_final_regret"], s=10,
                    alpha=0.35, color=colour)
-        ax.scatter([metrics["coverage_final"]], [metrics["final_regret_mean"]], s=90,
+        ax.scatter([metrics["coverage_final"]], [metrics["final_regret"]], s=90,
                    marker="D", color=colour, edgecolor="k", label=name)
     ax.set(xlabel="action coverage at T", ylabel="cumulative regret at T",
            title="Regret vs coverage")

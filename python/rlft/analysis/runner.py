@@ -60,23 +60,18 @@ def load_policy(config: AnalysisBase) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def llm_agent(model: Any, tokenizer: Any, env: Any, *, variant: str, cot: bool,
-              max_new_tokens: int, temperature: float, batch_size: int,
-              ucb_instructed: bool = False, extra_patterns: Sequence[str] = ()) -> Agent:
+def llm_agent(model: Any, tokenizer: Any, env: Any, *, prompt: Any, max_new_tokens: int,
+              temperature: float, batch_size: int, extra_patterns: Sequence[str] = ()) -> Agent:
     """The LLM agent of the evaluation harness with the analysis' prompt and sampling.
     extra_patterns: answer templates read besides ``ACTION={action}`` (not the paper's
     parse; for small models that name their choice in prose)."""
     from rlft.agents.generation import SamplingConfig
     from rlft.agents.llm_agent import LLMAgent
     from rlft.text import DEFAULT_PATTERNS
-    from rlft.text.prompts import PromptConfig
-
-    prompt = PromptConfig(variant=variant, cot=cot, ucb_instructed=ucb_instructed)
     sampling = SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens,
                               batch_size=batch_size)
     patterns = (*DEFAULT_PATTERNS, *extra_patterns) if extra_patterns else None
-    return LLMAgent(model, tokenizer, env, prompt, sampling, keep_transcript=True,
-                    answer_patterns=patterns)
+    return LLMAgent(model, tokenizer, env, prompt, sampling, answer_patterns=patterns)
 
 
 def bandit_env(config: AnalysisBase, arms: int, episodes: int, horizon: int, seed: int) -> Any:
@@ -91,30 +86,23 @@ def bandit_env(config: AnalysisBase, arms: int, episodes: int, horizon: int, see
 
 
 def play(config: AnalysisBase, make_agent: AgentFactory, arms: int, episodes: int,
-         horizon: int, seeds: int, progress: Callable[[str], None] | None = None
-         ) -> tuple[Rollout, list[list[Any]]]:
-    """Plays one episode per instance for each seed; returns the merged rollout and, per
-    seed, the agent's transcript of that round (empty lists for agents without one).
+         horizon: int, seeds: int, progress: Callable[[str], None] | None = None) -> Rollout:
+    """Plays one episode per instance for each seed through the one episode loop; returns the
+    merged rollout (a text agent's records in ``rollout.steps``).
 
-    Episodes are ordered seed-major (row ``s * episodes + b``), as in the rollout; an LLM
-    agent's invalid answers (a random action was played) are marked in ``rollout.invalid``.
+    Episodes are ordered seed-major (row ``s * episodes + b``); an LLM agent's invalid answers
+    (a random action was played) are marked in ``rollout.invalid``.
     """
-    rollouts, transcripts = [], []
+    rollouts = []
     for offset in range(seeds):
         seed = config.seed + offset
         env = bandit_env(config, arms, episodes, horizon, seed)
         agent = make_agent(env, seed)
         player = agent if progress is None else _StepProgress(agent, progress, horizon)
-        rollout = run_episodes(env, player, num_episodes=1, seed=seed)
-        transcript = list(getattr(agent, "transcript", None) or [[]])[-1]
-        for record in transcript:
-            if record.invalid and record.step < rollout.invalid.shape[1]:
-                rollout.invalid[record.row, record.step] = True
-        rollouts.append(rollout)
-        transcripts.append(transcript)
+        rollouts.append(run_episodes(env, player, num_episodes=1, seed=seed))
         if progress is not None:
             progress(f"seed {seed} done")
-    return concat_rollouts(rollouts), transcripts
+    return concat_rollouts(rollouts)
 
 
 class _StepProgress:
@@ -129,27 +117,23 @@ class _StepProgress:
     def reset(self, num_envs: int, num_actions: int, seed: int) -> None:
         self.agent.reset(num_envs, num_actions, seed)
 
-    def act(self, obs: Any, info: Any) -> np.ndarray:
-        actions = self.agent.act(obs, info)
+    def act(self, obs: Any, info: Any) -> Any:
+        decision = self.agent.act(obs, info)
         self.steps += 1
         if self.steps % 10 == 0 or self.steps == self.horizon:
             self.report(f"step {self.steps}/{self.horizon}, "
                         f"{time.perf_counter() - self.started:.0f} s")
-        return actions
+        return decision
 
     def observe(self, *args: Any) -> None:
         self.agent.observe(*args)
 
 
-def generation_grid(transcripts: list[list[Any]], episodes: int, horizon: int
-                    ) -> list[list[Any]]:
-    """[N][T] step records (None where the agent kept none), N = seeds * episodes."""
-    grid: list[list[Any]] = [[None] * horizon for _ in range(len(transcripts) * episodes)]
-    for index, transcript in enumerate(transcripts):
-        for record in transcript:
-            if record.step < horizon:
-                grid[index * episodes + record.row][record.step] = record
-    return grid
+def generation_grid(rollout: Rollout) -> list[list[Any]]:
+    """[N][T] the text agent's step records (None where the agent kept none)."""
+    if rollout.steps is not None:
+        return rollout.steps
+    return [[None] * rollout.actions.shape[1] for _ in range(rollout.actions.shape[0])]
 
 
 def run_analysis(name: str, config: AnalysisBase, show_progress: bool = True) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def greediness_summary(result: dict[str, Any], figures: Sequence[str]) -> str:
     for name, m in settings.items():
         paper = PAPER_COVERAGE.get(name, {})
         rows.append([name, m["num_episodes"], m["horizon"], m["coverage_final"],
-                     m["coverage_model_final"], m["unexplored_share"], m["final_regret_mean"],
+                     m["coverage_model_final"], m["unexplored_share"], m["final_regret"],
                      m["invalid_rate"], paper.get("Gemma2 2B", "n/r"),
                      paper.get("Gemma2 9B", "n/r"), paper.get("Gemma2 27B", "n/r")])
     header = ["setting", "episodes", "T", "coverage at T", "coverage (model's own actions)",

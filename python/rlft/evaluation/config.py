@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from rlft.models.loading import PRESETS_HELP
+from rlft.text.prompts import PromptConfig
 
 ENV_NAMES = ("mab", "contextual_bandit", "tictactoe")
 INSTANCE_SETS = ("seeded", "heldout")
@@ -29,34 +34,31 @@ class EvalConfig:
     horizon: int = field(default=50, metadata={"help": "Steps per bandit episode T."})
     instances: str = field(default="seeded", metadata={
         "help": "mab: 'seeded' = instances drawn from (seed, row); 'heldout' = the pool's "
-                "held-out evaluation tasks (the ones RLFT never trains on)."})
+                "held-out evaluation tasks (the ones RLFT never trains on), seed s playing ids "
+                "[s E, (s + 1) E) after the training pool for E episodes."})
+    pool_size: int = field(default=512, metadata={
+        "help": "mab, heldout: the training pool's size (the held-out ids start after it)."})
+    data_dir: str | None = field(default=None, metadata={
+        "help": "contextual_bandit: a MovieLens 100K or 1M directory (None: the synthetic "
+                "dataset)."})
     opponent: str = field(default="random", metadata={
         "help": "Tic-tac-toe opponent: random, minimax, mcts or noisy."})
     agent_option: list[str] = field(default_factory=list, metadata={
         "help": "Classic agent options KEY=VALUE, e.g. epsilon=0.1 (repeatable)."})
     # LLM agent settings
     model: str = field(default="tiny", metadata={
-        "help": "LLM agent: preset (tiny, smollm2-135m), hub id or local model directory."})
-    variant: str = field(default="button", metadata={
-        "help": "Bandit prompt variant: button (colour labels) or continuous (0..K-1)."})
-    cot: bool = field(default=True, metadata={"help": "Chain-of-thought output instruction."})
+        "help": f"LLM agent: preset ({PRESETS_HELP}), hub id or local model directory."})
+    prompt: PromptConfig = field(default_factory=PromptConfig, metadata={
+        "help": "How the LLM agent's prompts are rendered."})
     max_new_tokens: int = field(default=256, metadata={"help": "Generation budget G per step."})
     temperature: float = field(default=0.0, metadata={
         "help": "Sampling temperature (paper evaluates greedily: 0)."})
     batch_size: int = field(default=64, metadata={"help": "Prompts per generate() call."})
-    history_window: int | None = field(default=None, metadata={
-        "help": "History lines shown (last C steps); default the whole episode."})
-    summary: bool = field(default=False, metadata={"help": "Context summary mechanism."})
-    reward_decimals: int = field(default=2, metadata={
-        "help": "Bandits: decimals of the rewards and means shown in the prompt."})
-    compact_prompt: bool = field(default=False, metadata={
-        "help": "Multi-armed bandit: compact prompt wording (as trained with "
-                "env.compact_prompt, e.g. configs/cpu_regret.yaml)."})
-    observation_only: bool = field(default=False, metadata={
-        "help": "Multi-armed bandit, compact summary-only no-CoT prompts: only the summary "
-                "lines and 'Next?' (as trained with env.observation_only)."})
-    randomise_labels: bool = field(default=False, metadata={
-        "help": "Context randomisation mechanism (fresh label permutation each step)."})
+    max_prompt_tokens: int = field(default=1792, metadata={
+        "help": "Prompt token cap, oldest history dropped first (paper: 1792)."})
+    invalid_penalty: float = field(default=-5.0, metadata={
+        "help": "Counted per step without a valid action in the shaped return (the paper's "
+                "-5)."})
     try_all: bool = field(default=False, metadata={"help": "Try-all mechanism."})
     epsilon: float = field(default=0.0, metadata={"help": "Epsilon-greedy mechanism (paper 0.1)."})
     self_consistency: int = field(default=1, metadata={"help": "Samples per majority vote."})
@@ -70,9 +72,15 @@ class EvalConfig:
         if self.instances not in INSTANCE_SETS:
             raise ValueError(f"instances must be one of {list(INSTANCE_SETS)}, got "
                              f"{self.instances!r}")
-        for name in ("episodes", "seeds", "arms", "horizon", "max_new_tokens", "batch_size"):
+        for name in ("episodes", "seeds", "arms", "horizon", "max_new_tokens", "batch_size",
+                     "pool_size", "max_prompt_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not isinstance(self.prompt, PromptConfig):
+            raise TypeError(f"prompt must be a PromptConfig, got {type(self.prompt).__name__}")
+        self.prompt.validate()
+        if self.agent == "llm":
+            self.prompt.check_env(self.env)
 
     def agent_kwargs(self) -> dict[str, Any]:
         """--agent-option KEY=VALUE pairs, values parsed as int, float, bool or string."""
@@ -85,7 +93,50 @@ class EvalConfig:
         return kwargs
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        values["prompt"] = self.prompt.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "EvalConfig":
+        """The inverse of to_dict; unknown keys are an error that names them."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown EvalConfig field(s) {unknown}")
+        values = dict(values)
+        if isinstance(values.get("prompt"), dict):
+            values["prompt"] = PromptConfig(**values["prompt"])
+        return cls(**values)
+
+
+# Written next to an exported policy's weights: the evaluation it was measured with (env,
+# instances, prompt, sampling), which `rlft eval --model DIR` starts from.
+POLICY_EVAL_FILE = "rlft_eval.json"
+# Fields that describe the evaluation, not the agent or where it writes.
+POLICY_EVAL_FIELDS = ("env", "episodes", "seeds", "arms", "noise", "reward_type", "horizon",
+                      "instances", "pool_size", "data_dir", "opponent", "prompt",
+                      "max_new_tokens", "temperature", "batch_size", "max_prompt_tokens",
+                      "invalid_penalty")
+
+
+def save_policy_eval(config: EvalConfig, model_dir: str | Path) -> None:
+    """Writes the evaluation fields of `config` into an exported model directory."""
+    values = {name: config.to_dict()[name] for name in POLICY_EVAL_FIELDS}
+    (Path(model_dir) / POLICY_EVAL_FILE).write_text(json.dumps(values, indent=2) + "\n")
+
+
+def load_policy_eval(model: str) -> dict[str, Any] | None:
+    """The evaluation fields saved with an exported policy, or None (a preset, a hub id, a
+    directory without them)."""
+    path = Path(model) / POLICY_EVAL_FILE
+    if not path.is_file():
+        return None
+    values = json.loads(path.read_text())
+    unknown = sorted(set(values) - set(POLICY_EVAL_FIELDS))
+    if unknown:
+        raise ValueError(f"{path}: unknown field(s) {unknown}")
+    return values
 
 
 def _parse_value(raw: str) -> Any:
@@ -97,3 +148,25 @@ def _parse_value(raw: str) -> Any:
         except ValueError:
             pass
     return raw
+
+
+def with_policy_eval(config: EvalConfig, saved: dict[str, Any], given: set[str]
+                     ) -> tuple[EvalConfig, list[str]]:
+    """`config` with the saved evaluation fields, except those the user gave explicitly
+    (`given`: field names, prompt fields by their own names). Returns the config and the
+    given fields that override a saved value."""
+    values = config.to_dict()
+    prompt_fields = {f.name for f in dataclasses.fields(PromptConfig)}
+    overriding = []
+    for name, value in saved.items():
+        if name == "prompt":
+            for key, saved_value in value.items():
+                if key in given:
+                    overriding += [key] if values["prompt"][key] != saved_value else []
+                elif key in prompt_fields:
+                    values["prompt"][key] = saved_value
+        elif name in given:
+            overriding += [name] if values[name] != value else []
+        else:
+            values[name] = value
+    return EvalConfig.from_dict(values), sorted(overriding)

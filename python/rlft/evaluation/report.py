@@ -36,7 +36,7 @@ def markdown_table(runs: dict[str, dict[str, Any]]) -> str:
     else:
         header = ["run", "episodes", "final regret (95% CI)", "coverage", "invalid",
                   "suffix failure (T/2)", "greedy frac"]
-        rows = [[name, m["num_episodes"], _fmt(m["final_regret_mean"], m["final_regret_ci95"]),
+        rows = [[name, m["num_episodes"], _fmt(m["final_regret"], m["final_regret_ci95"]),
                  _fmt(m["coverage_final"]), _fmt(m["invalid_rate"]),
                  _fmt(m.get("suffix_failure_half")), _fmt(m.get("greedy_frac"))]
                 for name, m in runs.items()]

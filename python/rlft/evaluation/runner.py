@@ -1,8 +1,10 @@
-"""``rlft eval``: plays an agent on seeded env instances and writes a run directory.
+"""The one evaluation: an agent on seeded env instances, measured per instance. It is what
+``rlft eval`` runs and what the trainer's start and end comparisons run, so both give the same
+numbers for the same policy, instances and seeds.
 
-RUN_DIR/
+RUN_DIR/ (``rlft eval``)
   config.json         the EvalConfig
-  metrics.json        summary numbers and per-step curves (rlft.analysis.metrics)
+  metrics.json        summary numbers, per-instance values and per-step curves
   trajectories.jsonl  one line per (seed, episode, step): action, reward, regret, and for the
                       LLM agent the prompt, generation, parsed action and parse status
   regret.png, coverage.png (bandits) / outcomes.png (tic-tac-toe)
@@ -13,80 +15,114 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from rlft.agents import Rollout, make_agent, run_episodes
-from rlft.agents.rollout import concat_rollouts
 from rlft.agents.base import Agent
+from rlft.agents.rollout import concat_rollouts
 from rlft.analysis.metrics import summarize_bandit, summarize_tic_tac_toe
 from rlft.analysis.plots import plot_outcomes, plot_regret_and_coverage
+from rlft.analysis.stats import mean_ci95
 from rlft.envs import make
 from rlft.evaluation.config import EvalConfig
 
+# The per-instance metrics of each env: every summary has their means, 95% CIs and values, so
+# that two policies evaluated on the same instances can be compared instance by instance.
+PER_INSTANCE = {"mab": ("final_regret", "coverage_final", "shaped_return"),
+                "contextual_bandit": ("final_regret", "shaped_return"),
+                "tictactoe": ("win_rate", "loss_rate", "shaped_return")}
+
 
 def build_env(config: EvalConfig, seed: int) -> tuple[Any, dict[str, Any] | None]:
-    """The env of one seed and the reset options that pick its instances."""
+    """The env of one seed and the reset options that pick its instances: every seed plays
+    instances of its own (held-out ids [seed E, (seed + 1) E) for E episodes, or fresh ones),
+    so that the confidence intervals are over distinct instances."""
     if config.env == "mab":
         heldout = config.instances == "heldout"
         env = make("mab", num_envs=config.episodes, seed=seed, num_arms=config.arms,
                    noise=config.noise, reward_type=config.reward_type, horizon=config.horizon,
                    pooled=heldout, split="eval" if heldout else "train",
-                   eval_pool_size=max(config.episodes, 64))
+                   pool_size=config.pool_size,
+                   eval_pool_size=max(config.episodes * config.seeds, 64))
         if heldout:
-            return env, {"task_ids": env.eval_task_ids()[:config.episodes]}
+            ids = env.eval_task_ids()[seed * config.episodes:(seed + 1) * config.episodes]
+            return env, {"task_ids": ids}
         return env, None
     if config.env == "contextual_bandit":
         return make("contextual_bandit", num_envs=config.episodes, seed=seed,
-                    num_movies=config.arms, horizon=config.horizon, split="eval"), None
+                    num_arms=config.arms, horizon=config.horizon, split="eval",
+                    data_dir=config.data_dir), None
     return make("tictactoe", num_envs=config.episodes, seed=seed,
                 opponent=config.opponent), None
 
 
-def build_agent(config: EvalConfig, env: Any) -> Agent:
-    if config.agent != "llm":
-        return make_agent(config.agent, **config.agent_kwargs())
+def llm_agent(config: EvalConfig, env: Any, model: Any, tokenizer: Any,
+              synced_gpus: bool = False) -> Agent:
+    """The LLM agent with the config's prompt, sampling and exploration settings."""
     from rlft.agents.generation import SamplingConfig
     from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
-    from rlft.models import load_model_and_tokenizer
-    from rlft.text.prompts import PromptConfig
 
-    model, tokenizer = load_model_and_tokenizer(config.model)
-    model.eval()
-    bandit = config.env != "tictactoe"
-    prompt = PromptConfig(
-        variant=config.variant if config.env == "mab" else "button", cot=config.cot,
-        history_window=config.history_window, summary=config.summary and bandit,
-        randomise_labels=config.randomise_labels and bandit,
-        compact=config.compact_prompt and config.env == "mab",
-        observation_only=config.observation_only and config.env == "mab",
-        reward_decimals=config.reward_decimals)
     sampling = SamplingConfig(temperature=config.temperature,
-                              max_new_tokens=config.max_new_tokens, batch_size=config.batch_size)
+                              max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+                              max_prompt_tokens=config.max_prompt_tokens)
     exploration = ExplorationConfig(try_all=config.try_all, epsilon=config.epsilon,
                                     self_consistency=config.self_consistency,
                                     self_correction=config.self_correction)
-    return LLMAgent(model, tokenizer, env, prompt, sampling, exploration,
-                    keep_transcript=config.save_prompts)
+    return LLMAgent(model, tokenizer, env, config.prompt, sampling, exploration,
+                    synced_gpus=synced_gpus)
 
 
-class _Progress:
-    """Forwards to an agent and advances a progress bar once per decision step."""
+def per_instance(config: EvalConfig, rollout: Rollout) -> dict[str, np.ndarray]:
+    """float64[N] per episode for each of the env's PER_INSTANCE metrics. The shaped return is
+    the env return plus the invalid penalty for every step without a valid action."""
+    invalid_steps = (rollout.invalid & rollout.valid).sum(axis=1)
+    values = {"shaped_return": rollout.returns.astype(np.float64)
+              + config.invalid_penalty * invalid_steps,
+              "final_regret": rollout.final_regret, "coverage_final": rollout.coverage,
+              "win_rate": (rollout.winner == 1).astype(np.float64),
+              "loss_rate": (rollout.winner == 2).astype(np.float64)}
+    return {name: values[name] for name in PER_INSTANCE[config.env]}
 
-    def __init__(self, agent: Agent, bar: Any) -> None:
-        self.agent, self.bar, self.name = agent, bar, agent.name
 
-    def reset(self, num_envs: int, num_actions: int, seed: int) -> None:
-        self.agent.reset(num_envs, num_actions, seed)
+def summarize(config: EvalConfig, rollout: Rollout) -> dict[str, Any]:
+    """metrics.json: the env's summary (rlft.analysis.metrics), each per-instance metric's
+    mean and 95% CI over instances, and the per-instance values."""
+    head = {"agent": _label(config), "env": config.env, "seeds": config.seeds,
+            "episodes_per_seed": config.episodes}
+    if config.env == "tictactoe":
+        summary = summarize_tic_tac_toe(rollout.returns, rollout.winner, rollout.invalid,
+                                        rollout.valid)
+    else:
+        best_arm = rollout.best_arm if config.env == "mab" else None
+        summary = summarize_bandit(rollout.actions, rollout.rewards, rollout.cumulative_regret,
+                                   rollout.num_actions, best_arm=best_arm,
+                                   invalid=rollout.invalid)
+    values = per_instance(config, rollout)
+    for name, value in values.items():
+        mean, ci = mean_ci95(value)
+        summary[name], summary[f"{name}_ci95"] = float(mean), float(ci)
+    summary["per_instance"] = {name: value.tolist() for name, value in values.items()}
+    return {**head, **summary}
 
-    def act(self, obs: Any, info: Any) -> np.ndarray:
-        actions = self.agent.act(obs, info)
-        self.bar.update(1)
-        return actions
 
-    def observe(self, *args: Any) -> None:
-        self.agent.observe(*args)
+def play_evaluation(config: EvalConfig, agent_for: Callable[[Any], Agent],
+                    any_active: Callable[[bool], bool] = bool,
+                    on_seed: Callable[[int, Rollout], None] | None = None
+                    ) -> tuple[dict[str, Any], Rollout]:
+    """Plays every seed's instances with agent_for(env) and returns the summary and the
+    episodes (seed-major). on_seed(seed, rollout) sees each seed's episodes as they end."""
+    rollouts = []
+    for seed in range(config.seeds):
+        env, reset_options = build_env(config, seed)
+        rollout = run_episodes(env, agent_for(env), seed=seed, reset_options=reset_options,
+                               any_active=any_active)
+        if on_seed is not None:
+            on_seed(seed, rollout)
+        rollouts.append(rollout)
+    merged = concat_rollouts(rollouts)
+    return summarize(config, merged), merged
 
 
 def run_evaluation(config: EvalConfig, show_progress: bool = True) -> dict[str, Any]:
@@ -97,30 +133,33 @@ def run_evaluation(config: EvalConfig, show_progress: bool = True) -> dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     started = time.perf_counter()
-    rollouts: list[Rollout] = []
-    agent: Agent | None = None
+    agents: list[Agent] = []
+    model: list[Any] = []
+
+    def agent_for(env: Any) -> Agent:
+        if config.agent != "llm":
+            agent: Agent = make_agent(config.agent, **config.agent_kwargs())
+        else:
+            if not model:  # one model load for all seeds
+                from rlft.models import load_model_and_tokenizer
+
+                model.extend(load_model_and_tokenizer(config.model))
+                model[0].eval()
+            agent = llm_agent(config, env, *model)
+        agents.append(agent)
+        return _Progress(agent, bar)
+
     with open(out / "trajectories.jsonl", "w") as trajectories, \
             tqdm(total=config.seeds * config.horizon if config.env != "tictactoe" else None,
                  desc=f"eval {config.agent}", unit="step", disable=not show_progress) as bar:
-        for seed in range(config.seeds):
-            env, reset_options = build_env(config, seed)
-            if agent is None:  # one agent (one model load) for all seeds
-                agent = build_agent(config, env)
-            elif config.agent == "llm":
-                agent.env = env  # type: ignore[attr-defined]
-            rollout = run_episodes(env, _Progress(agent, bar), num_episodes=1, seed=seed,
-                                   reset_options=reset_options)
-            transcript = getattr(agent, "transcript", None)
-            if transcript:
-                _merge_llm_invalid(rollout, transcript[-1])
-            rollouts.append(rollout)
-            for line in _trajectory_lines(seed, rollout, transcript[-1] if transcript else None):
+        def write(seed: int, rollout: Rollout) -> None:
+            for line in _trajectory_lines(seed, rollout, config.save_prompts):
                 trajectories.write(json.dumps(line) + "\n")
-    merged = concat_rollouts(rollouts)
-    metrics = summarize(config, merged)
+
+        metrics, _ = play_evaluation(config, agent_for, on_seed=write)
     metrics["wall_time_s"] = time.perf_counter() - started
-    if agent is not None and hasattr(agent, "new_tokens"):
-        metrics["generated_tokens"] = int(agent.new_tokens)  # type: ignore[attr-defined]
+    if config.agent == "llm":
+        metrics["generated_tokens"] = int(sum(agent.new_tokens for agent in agents))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if config.env == "tictactoe":
         plot_outcomes({config.agent: metrics}, out / "outcomes.png")
@@ -133,31 +172,25 @@ def _label(config: EvalConfig) -> str:
     return f"llm ({config.model})" if config.agent == "llm" else config.agent
 
 
-def summarize(config: EvalConfig, rollout: Rollout) -> dict[str, Any]:
-    llm_invalid = rollout.invalid
-    head = {"agent": _label(config), "env": config.env, "seeds": config.seeds,
-            "episodes_per_seed": config.episodes}
-    if config.env == "tictactoe":
-        return {**head, **summarize_tic_tac_toe(rollout.returns, rollout.winner, llm_invalid,
-                                                rollout.valid)}
-    best_arm = rollout.best_arm if config.env == "mab" else None
-    return {**head, **summarize_bandit(rollout.actions, rollout.rewards,
-                                       rollout.cumulative_regret, rollout.num_actions,
-                                       best_arm=best_arm, invalid=llm_invalid)}
+class _Progress:
+    """Forwards to an agent and advances a progress bar once per decision step."""
+
+    def __init__(self, agent: Agent, bar: Any) -> None:
+        self.agent, self.bar, self.name = agent, bar, agent.name
+
+    def reset(self, num_envs: int, num_actions: int, seed: int) -> None:
+        self.agent.reset(num_envs, num_actions, seed)
+
+    def act(self, obs: Any, info: Any) -> Any:
+        decision = self.agent.act(obs, info)
+        self.bar.update(1)
+        return decision
+
+    def observe(self, *args: Any) -> None:
+        self.agent.observe(*args)
 
 
-def _merge_llm_invalid(rollout: Rollout, transcript: list) -> None:
-    """The LLM agent's invalid answers (no parsable legal action: a random one was played)
-    count as invalid steps, alongside any the env itself flagged."""
-    num_rows = rollout.actions.shape[0]
-    for index, record in enumerate(transcript):
-        step, row = divmod(index, num_rows)
-        if step < rollout.invalid.shape[1] and rollout.valid[row, step] and record.invalid:
-            rollout.invalid[row, step] = True
-
-
-def _trajectory_lines(seed: int, rollout: Rollout, transcript: list | None
-                      ) -> Iterator[dict[str, Any]]:
+def _trajectory_lines(seed: int, rollout: Rollout, with_text: bool) -> Iterator[dict[str, Any]]:
     num_rows, num_steps = rollout.actions.shape
     for row in range(num_rows):
         for step in range(num_steps):
@@ -172,9 +205,9 @@ def _trajectory_lines(seed: int, rollout: Rollout, transcript: list | None
             regret = float(rollout.cumulative_regret[row, step])
             if not np.isnan(regret):
                 line["regret"] = regret
-            if transcript:
-                record = transcript[step * num_rows + row]
+            record = rollout.steps[row][step] if rollout.steps is not None else None
+            if record is not None and with_text:
                 line.update(prompt=record.prompt, generation=record.generation,
                             parsed_action=record.parsed_action, status=record.status,
-                            forced=record.forced, invalid=record.invalid)
+                            forced=record.forced)
             yield line

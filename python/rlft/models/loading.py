@@ -12,28 +12,37 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
 
+from rlft.models import gemma3, smollm2
+from rlft.models.gguf_conversion import GgufPreset
 from rlft.models.portable import dtype_kwarg
-from rlft.models.smollm2 import smollm2_model_path
 from rlft.models.tiny import TinyModelConfig, tiny_model_path
 
 NameOrPath = Union[str, "os.PathLike[str]"]
+PresetBuilder = Callable[[Mapping[str, Any]], Path]
 
 
 def _tiny_preset(options: Mapping[str, Any]) -> Path:
     return tiny_model_path(TinyModelConfig(**options))
 
 
-def _smollm2_preset(options: Mapping[str, Any]) -> Path:
-    if options:
-        raise ValueError(f"The 'smollm2-135m' preset takes no options, got {sorted(options)}")
-    return smollm2_model_path()
+def _without_options(preset: GgufPreset, model_path: Callable[[], Path]) -> PresetBuilder:
+    def build(options: Mapping[str, Any]) -> Path:
+        if options:
+            raise ValueError(f"The {preset.name!r} preset takes no options, got {sorted(options)}")
+        return model_path()
+
+    return build
 
 
+GGUF_PRESETS = (smollm2.PRESET, gemma3.PRESET)
 # Preset name -> builder taking the preset's options and returning its cache directory.
-PRESETS: Dict[str, Callable[[Mapping[str, Any]], Path]] = {
+PRESETS: Dict[str, PresetBuilder] = {
     "tiny": _tiny_preset,
-    "smollm2-135m": _smollm2_preset,
+    smollm2.PRESET.name: _without_options(smollm2.PRESET, smollm2.smollm2_model_path),
+    gemma3.PRESET.name: _without_options(gemma3.PRESET, gemma3.gemma3_model_path),
 }
+# The presets in one line, quantisations included, for help texts.
+PRESETS_HELP = ", ".join(["tiny"] + [preset.summary for preset in GGUF_PRESETS])
 _TRUE_STRINGS = ("1", "true", "yes", "on")
 
 
@@ -47,7 +56,8 @@ def hub_is_offline() -> bool:
 def resolve_model_path(name_or_path: NameOrPath, *, preset_options: Optional[Mapping[str, Any]] = None) -> str:
     """What ``from_pretrained`` should be given for ``name_or_path``.
 
-    * a preset name (``tiny``, ``smollm2-135m``): its cache directory, built on first use;
+    * a preset name (``tiny``; ``smollm2-135m``, SmolLM2-135M-Instruct in Q4_1; ``gemma3-270m``,
+      Gemma 3 270M base in Q4_K_M): its cache directory, built or converted on first use;
       ``preset_options`` are the preset's settings (for ``tiny``, fields of ``TinyModelConfig``);
     * an existing local directory: that directory (it must hold a ``config.json``; a directory
       named like a preset is reached as ``./tiny``);
@@ -122,8 +132,8 @@ def load_model_and_tokenizer(
     """Load a causal LM and its tokenizer from a preset, a local directory or a hub id.
 
     Args:
-        name_or_path: ``tiny``, ``smollm2-135m``, a model directory or a hub id (see
-            :func:`resolve_model_path`).
+        name_or_path: ``tiny``, ``smollm2-135m`` (Q4_1), ``gemma3-270m`` (Q4_K_M), a model
+            directory or a hub id (see :func:`resolve_model_path`).
         dtype: a ``torch.dtype``, its name (``"bfloat16"``), ``"auto"`` (the checkpoint's), or
             None for float32.
         device: where to put the model (``"cpu"``, ``"cuda:0"``, a ``torch.device``).

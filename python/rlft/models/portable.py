@@ -23,6 +23,11 @@ def make_model_dir_portable(model_dir: Path, chat_template: Optional[str]) -> No
     rope = config.get("rope_parameters") or {}
     if "rope_theta" in rope and rope.get("rope_type", "default") == "default":
         config["rope_theta"] = rope["rope_theta"]
+    # Gemma 3 nests one RoPE per attention type; 4.x reads the global and the local base flat.
+    full, sliding = rope.get("full_attention") or {}, rope.get("sliding_attention") or {}
+    if all("rope_theta" in part and part.get("rope_type", "default") == "default" for part in (full, sliding)):
+        config["rope_theta"] = full["rope_theta"]
+        config["rope_local_base_freq"] = sliding["rope_theta"]
     _write_json(model_dir / "config.json", config)
 
     tokenizer_config = _read_json(model_dir / "tokenizer_config.json")

@@ -47,15 +47,9 @@ class DataConfig:
     episodes: int = _help("Episodes per setting (paper: 32K rollouts per dataset).",
                           default=512)
     num_envs: int = _help("Episodes played side by side (no effect on the data).", default=64)
-    variant: str = _help("Prompt variant: button or continuous.", default="button")
-    cot: bool = _help("Prompt asks for step-by-step thinking before ACTION=X (use it with "
-                      "tc and rationale targets).", default=False)
-    history_window: int | None = _help("History lines shown (None: whole episode; 0 with "
-                                       "summary: summary-only observation).", default=None)
-    summary: bool = _help("Append per-arm counts and mean rewards to bandit prompts.",
-                          default=False)
-    compact: bool = _help("Bandits: the compact prompt wording (env.compact_prompt of the "
-                          "trainer).", default=False)
+    prompt: PromptConfig = field(default_factory=lambda: PromptConfig(cot=False), metadata={
+        "help": "How every example's prompt is rendered (the trainer's prompt section); use "
+                "cot with tc and rationale targets."})
     seed: int = _help("Seed of every env, agent and label draw.", default=0)
     out: str = _help("Output directory (examples.jsonl + manifest.json).",
                      default="runs/data/ucb_bc")
@@ -89,17 +83,12 @@ class DataConfig:
             raise ValueError("target applies to kind 'ucb' only (leave it at 'bc')")
         if self.kind != "format" and self.rationale:
             raise ValueError("rationale applies to kind 'format' only")
-        if self.env == "tictactoe" and (self.summary or self.history_window == 0):
-            raise ValueError("summary and history_window=0 apply to bandits only")
-        if self.history_window == 0 and not self.summary:
+        if not isinstance(self.prompt, PromptConfig):
+            raise TypeError(f"prompt must be a PromptConfig, got {type(self.prompt).__name__}")
+        self.prompt.validate()
+        self.prompt.check_env(self.env)
+        if self.env == "mab" and self.prompt.history_window == 0 and not self.prompt.summary:
             raise ValueError("history_window=0 shows nothing: set summary")
-        self.prompt_config()  # the prompt fields' own checks
-
-    def prompt_config(self) -> PromptConfig:
-        """The prompt settings every example is rendered with (same as RLFT's)."""
-        return PromptConfig(variant=self.variant if self.env == "mab" else "button",
-                            cot=self.cot, history_window=self.history_window,
-                            summary=self.summary, compact=self.compact and self.env == "mab")
 
     def settings(self) -> list[dict[str, Any]]:
         """One setting per (arms, noise) pair for bandits; a single one for tic-tac-toe."""

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from rlft.sft.config import DataConfig
 
 FORMAT = "rlft-sft-dataset"
-VERSION = 1
+VERSION = 2  # 2: the prompt specification nested in config (config.prompt)
 EXAMPLES = "examples.jsonl"
 MANIFEST = "manifest.json"
 REQUIRED_KEYS = ("messages", "target")
@@ -52,7 +52,6 @@ def write_dataset(config: DataConfig, records: Iterable[tuple[int, dict[str, Any
         "format": FORMAT,
         "version": VERSION,
         "config": config.to_dict(),
-        "prompt_config": dataclasses.asdict(config.prompt_config()),
         "settings": [{**setting, "seed": derived_seed(config.seed, index),
                       "episodes": config.episodes, "examples": per_setting[index]}
                      for index, setting in enumerate(settings)],

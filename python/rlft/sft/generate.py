@@ -24,7 +24,7 @@ from rlft.agents.llm_agent import make_prompter
 from rlft.envs import make
 from rlft.sft.config import DataConfig
 from rlft.text.env_prompts import PromptBatch
-from rlft.text.prompts import epsilon_greedy_rationale, ucb_thought_rationale
+from rlft.text.prompts import PromptStyle, epsilon_greedy_rationale, ucb_thought_rationale
 from rlft.text.templates import ACTION_ANSWER
 
 # decide(batch, obs, info) -> (env actions int32[B], target text per row)
@@ -132,13 +132,14 @@ def format_decider(seed: int, rationale: bool) -> Decide:
 
 def generate_examples(config: DataConfig) -> Iterator[tuple[int, dict[str, Any]]]:
     """(setting index, record) for every step of config.episodes episodes per setting."""
-    prompt = config.prompt_config()
+    prompt = config.prompt
     for index, setting in enumerate(config.settings()):
         seed = derived_seed(config.seed, index)
         env = make_setting_env(setting, config, seed)
         prompter = make_prompter(env, prompt, config.num_envs, seed)
         if config.kind == "ucb":
-            decide = ucb_decider(prompter, config.target, prompt.reward_decimals, prompt.compact)
+            decide = ucb_decider(prompter, config.target, prompt.reward_decimals,
+                                 prompt.style is not PromptStyle.FULL)
         elif config.kind == "minimax":
             agent = make_agent("minimax")
             agent.reset(config.num_envs, env.num_actions, seed)

@@ -1,7 +1,6 @@
 """Text interface: prompts for the model and the action parser for its answers."""
 
 from rlft.text.parser import (
-    DEFAULT_INVALID_PENALTY,
     DEFAULT_PATTERNS,
     ActionParser,
     ParseResult,
@@ -12,7 +11,6 @@ from rlft.text.parser import (
 )
 
 __all__ = [
-    "DEFAULT_INVALID_PENALTY",
     "DEFAULT_PATTERNS",
     "ActionParser",
     "ParseResult",

@@ -5,8 +5,11 @@ no system role: Gemma 2's raises on a system message, others silently drop it. F
 system text is merged into the first user turn. Whether a template keeps a system message is
 found out once per tokenizer by rendering a probe, and can be forced with ``system_role``.
 
-Only ``apply_chat_template`` and ``chat_template`` are used, so any Hugging Face tokenizer works
-and transformers is not imported here.
+A tokenizer without a chat template (a base model) gets rlft's plain-text format instead; see
+:func:`format_plain_text`.
+
+Only ``apply_chat_template``, ``chat_template`` and the BOS token are used, so any Hugging Face
+tokenizer works and transformers is not imported here.
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ def _template_of(tokenizer: Any) -> str:
 
 def supports_system_role(tokenizer: Any) -> bool:
     """Whether the tokenizer's chat template renders a system message (cached per tokenizer and
-    template): False when rendering one raises or drops the text."""
+    template): False when rendering one raises or drops the text, and for a tokenizer without a
+    template, whose plain-text format merges the system text into the first user turn."""
+    if not has_chat_template(tokenizer):
+        return False
     template = _template_of(tokenizer)
     try:
         cached = _system_role_cache.get(tokenizer)
@@ -85,12 +91,18 @@ def _check_messages(messages: Sequence[dict[str, str]]) -> None:
 
 def format_chat(tokenizer: Any, messages: Sequence[dict[str, str]],
                 system_role: bool | None = None, add_generation_prompt: bool = True) -> str:
-    """Renders a conversation with the tokenizer's chat template, as text ready to tokenize.
+    """Renders a conversation with the tokenizer's chat template, as text ready to tokenize; a
+    tokenizer without one gets the plain-text format (:func:`format_plain_text`).
 
     system_role: None detects whether the template keeps a system message; False always merges
     a leading system message into the first user turn; True always passes it through.
     """
     _check_messages(messages)
+    if not has_chat_template(tokenizer):
+        if system_role:
+            raise ValueError(f"{type(tokenizer).__name__} has no chat_template and the plain-text "
+                             "format has no system role; pass system_role=None or False")
+        return format_plain_text(messages, plain_text_bos(tokenizer), add_generation_prompt)
     _template_of(tokenizer)
     if system_role is None:
         system_role = supports_system_role(tokenizer) if messages[0]["role"] == "system" else True
@@ -121,6 +133,55 @@ def format_prompts(tokenizer: Any, prompts: Sequence[str], system: str | None = 
     if isinstance(prompts, str):
         raise TypeError("prompts must be a sequence of strings, not one string")
     return [format_prompt(tokenizer, prompt, system, system_role) for prompt in prompts]
+
+
+# --- the plain-text format, for tokenizers without a chat template ---------------------------
+# Base models (Gemma 3 270M) ship no chat template. Their prompts are the classic "Q: ... A:"
+# transcript, which got Gemma 3 270M to answer in the ACTION= format more often than other cues
+# (docs/models.md). The cue ends without a space: the model writes it itself (" Paris").
+PLAIN_TEXT_ROLES = {"user": "Q:", "assistant": "A:"}
+PLAIN_TEXT_TURN_END = "\n"
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    """Whether the tokenizer carries a (non-empty) chat template."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def format_plain_text(messages: Sequence[dict[str, str]], bos_token: str = "",
+                      add_generation_prompt: bool = True) -> str:
+    """Renders a conversation in rlft's plain-text format (used when a tokenizer has no chat
+    template)::
+
+        {bos}Q: {system}\\n\\n{user}\\nA: {assistant}\\nQ: {user}\\nA:
+
+    A leading system message is merged into the first user turn (text, blank line, text). Each
+    turn is its cue (``Q:`` or ``A:``), a space, the text and a newline; a text that already
+    starts with a space (a generated answer, as the model wrote it after ``A:``) gets no second
+    one. The final ``A:`` is the generation prompt. Texts are otherwise kept exactly as given.
+    """
+    if not isinstance(bos_token, str):
+        raise TypeError(f"bos_token must be a str, got {type(bos_token).__name__}")
+    _check_messages(messages)
+    turns = merge_system_message(messages)
+    text = bos_token + "".join(_plain_text_turn(turn) for turn in turns)
+    return text + PLAIN_TEXT_ROLES["assistant"] if add_generation_prompt else text
+
+
+def _plain_text_turn(turn: dict[str, str]) -> str:
+    content = turn["content"]
+    space = "" if content.startswith(" ") else " "
+    return f"{PLAIN_TEXT_ROLES[turn['role']]}{space}{content}{PLAIN_TEXT_TURN_END}"
+
+
+def plain_text_bos(tokenizer: Any) -> str:
+    """The BOS text a plain-text prompt starts with: the tokenizer's BOS token when it puts one
+    in front of the text it encodes, else ''. rlft tokenizes formatted prompts without special
+    tokens (a chat template writes its own BOS), so the format has to carry it."""
+    bos_id = getattr(tokenizer, "bos_token_id", None)
+    if bos_id is None:
+        return ""
+    return tokenizer.bos_token if tokenizer("a")["input_ids"][:1] == [bos_id] else ""
 
 
 # Stands in for a message's remainder, to find where the template puts the content.

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
@@ -44,8 +43,6 @@ Text = Union[str, bytes]
 DEFAULT_PATTERNS: tuple[str, ...] = ("ACTION={action}",)
 #: Opening marks (quotes, brackets, '*', '<') that may precede a label.
 MAX_OPENERS: int = int(_core.PARSE_MAX_OPENERS)
-#: The paper's shaping penalty for an invalid action.
-DEFAULT_INVALID_PENALTY: float = -5.0
 
 _PLACEHOLDER = b"{action}"
 _OPENERS = rb"[\"'`*(\[{<]"
@@ -268,17 +265,15 @@ class StepActions:
 
     actions: np.ndarray  #: int32[B] actions to pass to env.step
     invalid: np.ndarray  #: bool[B] rows whose output was not a valid action (status != OK)
-    penalty: np.ndarray  #: float32[B] shaping reward: invalid_penalty where invalid, else 0
     status: np.ndarray   #: int8[B] the parse status of each row
 
 
 def step_actions(parsed: ParseResult, num_actions: int, rng: np.random.Generator,
-                 legal_mask: Optional[np.ndarray] = None,
-                 invalid_penalty: float = DEFAULT_INVALID_PENALTY) -> StepActions:
+                 legal_mask: Optional[np.ndarray] = None) -> StepActions:
     """Apply the paper's rule for invalid outputs: every row whose status is not OK
     executes a uniformly random valid action (legal under ``legal_mask`` if given) and is
-    flagged with ``invalid_penalty``. A row with no legal action at all (a finished board
-    whose action the env ignores) draws from all actions.
+    flagged invalid (the trainer's reward adds its penalty). A row with no legal action at all
+    (a finished board whose action the env ignores) draws from all actions.
 
     Random numbers come only from ``rng``, one draw per invalid row in row order, so the
     same parse and seed give the same actions.
@@ -288,9 +283,6 @@ def step_actions(parsed: ParseResult, num_actions: int, rng: np.random.Generator
     if isinstance(num_actions, bool) or not isinstance(num_actions, (int, np.integer)) \
             or num_actions < 1:
         raise ValueError(f"num_actions must be a positive int, got {num_actions!r}")
-    if isinstance(invalid_penalty, bool) or not isinstance(invalid_penalty, (int, float)) \
-            or not math.isfinite(invalid_penalty):
-        raise ValueError(f"invalid_penalty must be a finite number, got {invalid_penalty!r}")
     status = np.asarray(parsed.status)
     actions = np.array(parsed.actions, dtype=np.int32)
     if status.ndim != 1 or actions.shape != status.shape:
@@ -307,6 +299,4 @@ def step_actions(parsed: ParseResult, num_actions: int, rng: np.random.Generator
     if rows.size:
         pick = rng.integers(0, allowed.sum(axis=1))  # k-th allowed action of each row
         actions[rows] = np.argmax(np.cumsum(allowed, axis=1) > pick[:, None], axis=1)
-    penalty = np.where(invalid, np.float32(invalid_penalty), np.float32(0)).astype(np.float32)
-    return StepActions(actions=actions, invalid=invalid, penalty=penalty,
-                       status=status.astype(np.int8, copy=True))
+    return StepActions(actions=actions, invalid=invalid, status=status.astype(np.int8, copy=True))

@@ -11,9 +11,11 @@ negative zero is written without its sign.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from enum import Enum
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -24,13 +26,35 @@ MAB_VARIANTS = ("button", "continuous")
 DISTRIBUTIONS = tuple(T.DISTRIBUTION_NAMES)
 
 
+class PromptStyle(str, Enum):
+    """How much a multi-armed bandit prompt says around its numbers."""
+
+    FULL = "full"
+    """The paper's wording: task, output instruction, history, optional summary, question."""
+    COMPACT = "compact"
+    """A one-sentence task and terse summary lines (about half the tokens; with
+    history_window=0 and summary, no history section): for small models trained on a CPU."""
+    OBSERVATION = "observation"
+    """Only the per-arm summary lines and the closing question, no task or instruction (a
+    from-scratch model learns the format from a warm start and reads the lines far sooner)."""
+
+
+PROMPT_STYLES = tuple(style.value for style in PromptStyle)
+ENVS = ("mab", "contextual_bandit", "tictactoe")
+
+
 @dataclass
 class PromptConfig:
-    """How prompts are rendered. One config serves every env; fields that do not apply to an
-    env are rejected by its renderer when set away from their defaults."""
+    """How prompts are rendered: the one prompt specification of training, evaluation, SFT
+    data and the analyses. Fields that do not apply to an env are rejected by
+    ``check_env`` (and by its renderer) when set away from their defaults."""
 
+    style: PromptStyle = field(default=PromptStyle.FULL, metadata={
+        "help": "multi-armed bandit wording: 'full' (the paper's), 'compact' (a one-sentence "
+                "task, terse summary lines, about half the tokens) or 'observation' (only the "
+                "per-arm summary lines and the closing question; no CoT, no history)"})
     variant: str = field(default="button", metadata={
-        "help": "multi-armed bandit wording: 'button' (colour-named buttons, 'press') or "
+        "help": "multi-armed bandit labels: 'button' (colour-named buttons, 'press') or "
                 "'continuous' (arms numbered 0..K-1, 'use')"})
     cot: bool = field(default=True, metadata={
         "help": "ask for short step-by-step thinking before ACTION=X; False asks for ONLY the "
@@ -39,7 +63,8 @@ class PromptConfig:
         "help": "knowing-doing prompt (bandits): act by UCB, write the algorithm, put the UCB "
                 "value of every arm inside <ucb_values>...</ucb_values>, then ACTION=X; needs cot"})
     history_window: int | None = field(default=None, metadata={
-        "help": "C: show only the last C steps of the episode (None: the whole episode)"})
+        "help": "C: show only the last C steps of the episode (None: the whole episode; 0 with "
+                "summary: a summary-only observation)"})
     summary: bool = field(default=False, metadata={
         "help": "append per-action counts and mean rewards over the whole episode after the "
                 "history (bandits; the 'context summary' exploration mechanism)"})
@@ -50,30 +75,26 @@ class PromptConfig:
         "help": "tic-tac-toe: list the legal actions (empty cells) after the current state"})
     reward_decimals: int = field(default=2, metadata={
         "help": "decimals of bandit rewards in history and summary lines"})
-    compact: bool = field(default=False, metadata={
-        "help": "multi-armed bandit: a one-sentence task, terse summary lines and, with "
-                "history_window=0, no history section (about half the tokens; for small models "
-                "trained on CPU)"})
-    observation_only: bool = field(default=False, metadata={
-        "help": "multi-armed bandit, compact summary-only no-CoT prompts: show only the per-arm "
-                "summary lines and the closing question, no task sentence or instruction (a "
-                "from-scratch model learns the format from the warm start and reads the lines "
-                "far sooner without them)"})
 
     def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """The checks that need no env; raises ValueError or TypeError naming the field."""
+        if not isinstance(self.style, PromptStyle):
+            if self.style not in PROMPT_STYLES:
+                raise ValueError(f"style must be one of {list(PROMPT_STYLES)}, got "
+                                 f"{self.style!r}")
+            self.style = PromptStyle(self.style)
         if self.variant not in MAB_VARIANTS:
             raise ValueError(f"variant must be one of {MAB_VARIANTS}, got {self.variant!r}")
         for name in ("cot", "ucb_instructed", "summary", "randomise_labels",
-                     "show_legal_actions", "compact", "observation_only"):
+                     "show_legal_actions"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.ucb_instructed and not self.cot:
             raise ValueError("ucb_instructed asks the model to write its UCB values, so it needs "
                              "cot=True")
-        if self.observation_only and not (self.compact and self.summary and not self.cot
-                                          and self.history_window == 0):
-            raise ValueError("observation_only needs compact=True, summary=True, cot=False and "
-                             "history_window=0 (the summary lines are all that is shown)")
         window = self.history_window
         if window is not None and (isinstance(window, (bool, np.bool_))
                                    or not isinstance(window, (int, np.integer)) or window < 0):
@@ -83,6 +104,34 @@ class PromptConfig:
         decimals = self.reward_decimals
         if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 8:
             raise ValueError(f"reward_decimals must be an int in [0, 8], got {decimals!r}")
+        if self.style is PromptStyle.OBSERVATION and (
+                self.cot or self.ucb_instructed or self.summary
+                or self.history_window is not None):
+            raise ValueError("style 'observation' shows only the per-arm summary lines: leave "
+                             "summary and history_window at their defaults and set cot=False")
+
+    def check_env(self, env: str) -> None:
+        """Raises ValueError naming the first field that does not apply to `env` ('mab',
+        'contextual_bandit' or 'tictactoe')."""
+        if env not in ENVS:
+            raise ValueError(f"env must be one of {list(ENVS)}, got {env!r}")
+        defaults = PromptConfig()
+        only = {"style": "mab", "variant": "mab", "show_legal_actions": "tictactoe",
+                "summary": "bandits", "randomise_labels": "bandits", "ucb_instructed": "bandits"}
+        for name, where in only.items():
+            applies = env == where or (where == "bandits" and env != "tictactoe")
+            if not applies and getattr(self, name) != getattr(defaults, name):
+                scope = {"mab": "the multi-armed bandit", "tictactoe": "tic-tac-toe",
+                         "bandits": "bandits"}[where]
+                value = getattr(self, name)
+                shown = value.value if isinstance(value, Enum) else value
+                raise ValueError(f"{name}={shown!r} applies to {scope} only, not to {env}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (the style as its name)."""
+        values = dataclasses.asdict(self)
+        values["style"] = self.style.value
+        return values
 
 
 @dataclass(frozen=True)
@@ -198,7 +247,7 @@ def _display_labels(labels: tuple[str, ...], display: Sequence[int] | None) -> t
 
 
 def _instruction(config: PromptConfig, choices: str, singular: str) -> str:
-    if config.compact and not config.cot and not config.ucb_instructed:
+    if config.style is PromptStyle.COMPACT and not config.cot and not config.ucb_instructed:
         return T.COMPACT_INSTRUCTION
     if config.ucb_instructed:
         return T.UCB_INSTRUCTION.format(choices=choices, singular=singular)
@@ -237,8 +286,9 @@ def _summary_block(config: PromptConfig, history: Sequence[HistoryStep], labels:
     action_of_label = {label: action for action, label in enumerate(shown)}
     header, line, untried = (
         (T.COMPACT_SUMMARY_HEADER, T.COMPACT_SUMMARY_LINE, T.COMPACT_SUMMARY_LINE_UNTRIED)
-        if config.compact else (T.SUMMARY_HEADER, T.SUMMARY_LINE, T.SUMMARY_LINE_UNTRIED))
-    lines = [] if config.observation_only else [header.format(singular=singular)]
+        if config.style is not PromptStyle.FULL
+        else (T.SUMMARY_HEADER, T.SUMMARY_LINE, T.SUMMARY_LINE_UNTRIED))
+    lines = [] if config.style is PromptStyle.OBSERVATION else [header.format(singular=singular)]
     for label in labels:
         action = action_of_label[label]
         if counts[action]:
@@ -261,11 +311,11 @@ def _check_history(history: Sequence[HistoryStep], num_actions: int) -> None:
 
 def _mab_fixed_sections(config: PromptConfig, task: MabTask) -> list[str]:
     """The task text and the output instruction: the same at every step of every row."""
-    if config.observation_only:
+    if config.style is PromptStyle.OBSERVATION:
         return []
     singular, plural, _ = T.MAB_NOUNS[config.variant]
     task_template = T.MAB_BUTTON_TASK if config.variant == "button" else T.MAB_CONTINUOUS_TASK
-    if config.compact:
+    if config.style is PromptStyle.COMPACT:
         task_template = T.MAB_COMPACT_TASK
     labels = mab_labels(config.variant, task.num_arms)
     return [
@@ -290,23 +340,24 @@ def render_mab_prompt(config: PromptConfig, task: MabTask, history: Sequence[His
     covers all of it). display: optional permutation, ``display[action]`` = index of the label
     shown for that env action (context randomisation).
     """
-    if config.show_legal_actions is not True:
-        raise ValueError("show_legal_actions applies to tic-tac-toe only")
+    config.check_env("mab")
     labels = mab_labels(config.variant, task.num_arms)
     _check_history(history, task.num_arms)
     shown = _display_labels(labels, display)
     singular, _, _ = T.MAB_NOUNS[config.variant]
-    if config.observation_only:
+    if config.style is PromptStyle.OBSERVATION:
         return T.SECTION_SEPARATOR.join(
             [_summary_block(config, history, labels, shown, singular), T.COMPACT_CLOSING_QUESTION])
     sections = _mab_fixed_sections(config, task)
-    if not (config.compact and config.history_window == 0 and config.summary):
+    if not (config.style is PromptStyle.COMPACT and config.history_window == 0
+            and config.summary):
         sections.append(_history_block(config, history, lambda step: T.MAB_HISTORY_LINE.format(
             step=step.step, action=shown[step.action],
             reward=_format_reward(config, step.reward))))
     if config.summary:
         sections.append(_summary_block(config, history, labels, shown, singular))
-    sections.append(T.COMPACT_CLOSING_QUESTION if config.compact else T.CLOSING_QUESTION)
+    sections.append(T.CLOSING_QUESTION if config.style is PromptStyle.FULL
+                    else T.COMPACT_CLOSING_QUESTION)
     return T.SECTION_SEPARATOR.join(sections)
 
 
@@ -337,9 +388,7 @@ def render_cb_prompt(config: PromptConfig, task: CbTask, history: Sequence[Histo
     history: the whole episode so far, each step's ``state`` a ``CbContext``; current: the user
     to recommend a movie to now; display: as in ``render_mab_prompt``.
     """
-    if config.show_legal_actions is not True or config.compact:
-        raise ValueError("show_legal_actions applies to tic-tac-toe only, compact to the "
-                         "multi-armed bandit only")
+    config.check_env("contextual_bandit")
     labels = task.movie_names
     _check_history(history, len(labels))
     shown = _display_labels(labels, display)
@@ -389,9 +438,7 @@ def render_tictactoe_prompt(config: PromptConfig, history: Sequence[HistoryStep]
     history: the agent's moves this game, each step's ``state`` the 9-digit board before the
     move; board: the current board; legal_actions: the empty cells (None: derived from board).
     """
-    if config.summary or config.randomise_labels or config.ucb_instructed or config.compact:
-        raise ValueError("summary, randomise_labels, ucb_instructed and compact apply to "
-                         "bandits only")
+    config.check_env("tictactoe")
     _check_history(history, 9)
     state = board_string(board)
     if legal_actions is None:

@@ -17,6 +17,12 @@ from typing import Any
 import torch
 
 LATEST = "latest"
+# Fields a resumed run may change: they decide how long it runs and what it writes, not what
+# it computes.
+RESUMABLE_FIELDS = frozenset({
+    "run.iterations", "run.time_limit_s", "run.checkpoint_every", "run.keep_checkpoints",
+    "run.resume", "run.export", "run.tensorboard", "run.wandb", "run.sample_rollouts",
+    "run.progress"})
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -76,6 +82,15 @@ def save_model_directory(lm: torch.nn.Module, tokenizer: Any, out_dir: Path,
     state = {k: v.detach().to(device="cpu", dtype=dtype).clone()
              for k, v in lm.state_dict().items()}
     lm.save_pretrained(str(out_dir), state_dict=state, safe_serialization=True)
+    if dtype is not None:
+        # config.json names the model's dtype (bfloat16 for a bf16 engine's), and transformers
+        # 5 loads a directory in that dtype by default: make it the weights' dtype.
+        config_file = Path(out_dir) / "config.json"
+        config = json.loads(config_file.read_text())
+        for key in ("dtype", "torch_dtype"):
+            if key in config:
+                config[key] = str(dtype).removeprefix("torch.")
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     tokenizer.save_pretrained(str(out_dir))
 
 
@@ -96,3 +111,33 @@ def export_policy(engine: Any, tokenizer: Any, out_dir: Path, is_main: bool,
             save_model_directory(lm, tokenizer, Path(out_dir), torch.float32)
     barrier()
     return Path(out_dir) if is_main else None
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    return {f"{section}.{key}": value for section, fields in config.items()
+            for key, value in fields.items()}
+
+
+def checkpoint_to_resume(config: Any, out_dir: Path) -> str | None:
+    """The tag of the run directory's checkpoint that this run continues from, or None to
+    start afresh. Raises ConfigError, before any work, when the directory holds a run whose
+    saved config differs from `config` in a field that changes results (run.resume=auto)."""
+    from rlft.trainer.config import ConfigError
+
+    if config.run.resume == "never":
+        return None
+    tag = latest_checkpoint(Path(out_dir) / "checkpoints")
+    saved_file = Path(out_dir) / "config.json"
+    if tag is None or config.run.resume == "force" or not saved_file.is_file():
+        return tag
+    saved, ours = _flat(json.loads(saved_file.read_text())), _flat(config.to_dict())
+    differing = sorted(key for key in set(saved) | set(ours)
+                       if key not in RESUMABLE_FIELDS and saved.get(key) != ours.get(key))
+    if differing:
+        shown = ", ".join(f"{key} (saved {saved.get(key)!r}, now {ours.get(key)!r})"
+                          for key in differing[:6])
+        raise ConfigError(
+            f"run.out_dir {str(out_dir)!r} holds a run with a different config: {shown}"
+            f"{' ...' if len(differing) > 6 else ''}. Use a new run.out_dir, run.resume=force "
+            f"to continue it anyway, or run.resume=never to start over there")
+    return tag

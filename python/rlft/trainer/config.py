@@ -5,12 +5,17 @@ work starts, and every error names the field."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
+
+from rlft.text.prompts import PromptConfig
+
+from rlft.models.loading import PRESETS_HELP
 
 
 def _help(text: str, **kwargs: Any) -> Any:
@@ -19,7 +24,7 @@ def _help(text: str, **kwargs: Any) -> Any:
 
 @dataclass
 class ModelSection:
-    name: str = _help("Model preset (tiny, smollm2-135m), Hugging Face hub id or local "
+    name: str = _help(f"Model preset ({PRESETS_HELP}), Hugging Face hub id or local "
                       "directory, e.g. an SFT export.", default="tiny")
     dtype: str = _help("auto (bf16 on GPU, fp32 on CPU), float32 or bfloat16.", default="auto")
     lora: bool = _help("Train LoRA adapters (PEFT) instead of all weights; the reference "
@@ -43,28 +48,23 @@ TINY_OPTIONS = {"tiny_layers": "num_layers", "tiny_hidden": "hidden_size",
 
 @dataclass
 class EnvSection:
-    name: str = _help("mab or tictactoe.", default="mab")
-    num_arms: int = _help("Bandit arms K.", default=5)
+    name: str = _help("mab (multi-armed bandit), contextual_bandit (MovieLens-style "
+                      "recommendation) or tictactoe.", default="mab")
+    num_arms: int = _help("Bandit arms K (contextual_bandit: the K most rated movies).",
+                          default=5)
     horizon: int = _help("Bandit steps per episode T (paper: 50).", default=50)
+    data_dir: str | None = _help(
+        "contextual_bandit: a MovieLens 100K or 1M directory (None: the synthetic dataset in "
+        "the ML-100K format, generated locally). Training plays its train users, evaluation "
+        "the held-out ones.", default=None)
     noise: str = _help("Bandit noise: low, medium, high.", default="medium")
     reward_type: str = _help("gaussian or bernoulli.", default="gaussian")
     pool_size: int = _help("Training pool of bandit instances (paper: 512).", default=512)
-    eval_pool_size: int = _help("Held-out bandit instances for evaluation.", default=64)
+    eval_pool_size: int = _help("Held-out bandit instances, disjoint from the training pool; "
+                                "evaluation plays eval.episodes x eval.seeds distinct ones.",
+                                default=256)
     opponent: str = _help("Tic-tac-toe opponent: random, minimax, mcts, noisy.",
                           default="random")
-    variant: str = _help("Prompt variant: button or continuous.", default="button")
-    cot: bool = _help("Chain-of-thought output instruction.", default=True)
-    history_window: int | None = _help("History lines shown (None: the whole episode; 0 with "
-                                       "summary: summary-only observation).", default=None)
-    summary: bool = _help("Append per-arm counts and mean rewards (context summary).",
-                          default=False)
-    compact_prompt: bool = _help("Bandits: compact prompt wording, about half the tokens (a "
-                                 "one-sentence task, terse summary lines).", default=False)
-    observation_only: bool = _help(
-        "Bandits, compact summary-only no-CoT prompts: only the per-arm summary lines and "
-        "'Next?', no task sentence or instruction (from-scratch models on CPU).", default=False)
-    reward_decimals: int = _help("Bandits: decimals of the rewards and means shown in the "
-                                 "prompt (fewer digits: fewer tokens to read).", default=2)
 
 
 @dataclass
@@ -87,8 +87,17 @@ class AlgoSection:
     gamma: float = _help("Discount.", default=1.0)
     gae_lambda: float = _help("GAE lambda.", default=0.95)
     clip_eps: float = _help("PPO clip epsilon.", default=0.2)
-    kl_coef: float = _help("beta: weight of KL(pi || pi_ref) per token.", default=0.05)
-    kl_estimator: str = _help("k1, k2 or k3 per-token KL estimator.", default="k3")
+    kl_coef: float = _help("beta: weight of the KL to the reference policy.", default=0.05)
+    kl_mode: str = _help(
+        "loss: a per-token KL term in the loss (the paper's Eq. 2; algo.kl_estimator picks it); "
+        "reward: beta x the per-token k1 estimate log pi_old - log pi_ref, summed over the "
+        "answer, is subtracted from the step's reward before the advantages (classic RLHF "
+        "PPO). Both have the policy gradient of KL(pi || pi_ref), k3 excepted.", default="loss")
+    kl_estimator: str = _help(
+        "kl_mode=loss only. k2 = (log pi - log pi_ref)^2 / 2, whose gradient is that of "
+        "KL(pi || pi_ref); k3 = exp(r) - 1 - r with r = log pi_ref - log pi, whose gradient is "
+        "that of the reverse KL(pi_ref || pi) (GRPO's choice). k1 is refused: as a loss its "
+        "expected gradient is zero.", default="k2")
     value_coef: float = _help("Weight of the value loss (gae only).", default=0.5)
     update_epochs: int = _help("Passes over each rollout (paper: 1 bandits, 2 tic-tac-toe).",
                                default=1)
@@ -109,8 +118,9 @@ class AlgoSection:
         "Update guard: once this many updates in a row have been undone, a roll-back also "
         "zeroes the optimizer's first-moment (momentum) estimates, which can otherwise make "
         "every later update fail the same way (0: never).", default=3)
-    normalize_rewards: bool = _help("Normalise env rewards by a running mean/std before "
-                                    "adding shaping terms.", default=True)
+    normalize_rewards: bool = _help(
+        "Divide env rewards by a running std of the discounted return (scale only, never "
+        "shifted: Gymnasium's NormalizeReward rule) before adding shaping terms.", default=True)
     normalize_advantages: bool = _help("Scale advantages to unit std per rollout.",
                                        default=True)
     invalid_penalty: float = _help("Shaping reward when no valid action was parsed (a random "
@@ -169,8 +179,10 @@ class WarmStartSection:
 
 @dataclass
 class EvalSection:
-    episodes: int = _help("Held-out instances played at start and end (mab).", default=64)
-    seeds: int = _help("Seeds of the held-out evaluation.", default=1)
+    episodes: int = _help("Held-out instances (bandits) or games (tic-tac-toe) per evaluation "
+                          "seed, played by every policy at the start and the end.", default=64)
+    seeds: int = _help("Evaluation seeds; each plays its own eval.episodes instances, disjoint "
+                       "from the other seeds'.", default=1)
     temperature: float = _help("Sampling temperature of the evaluated policy (paper: 0; "
                                "near-uniform small policies are better compared at 1).",
                                default=0.0)
@@ -209,8 +221,12 @@ class RunSection:
     checkpoint_every: int = _help("Iterations between checkpoints (0: only at the end).",
                                   default=0)
     keep_checkpoints: int = _help("Checkpoints kept (oldest deleted first).", default=2)
-    resume: bool = _help("Continue from the run directory's latest checkpoint if any.",
-                         default=True)
+    resume: str = _help(
+        "auto: continue from the run directory's latest checkpoint when the saved config "
+        "matches this one (fields that do not change results excepted: run.iterations, "
+        "time_limit_s, checkpointing, logging), and refuse with the differing fields named "
+        "otherwise; force: continue whatever differs; never: start over, overwriting the "
+        "directory's checkpoints and logs.", default="auto")
     export: bool = _help("Write the final policy as a plain HF model directory.", default=True)
     tensorboard: bool = _help("Mirror metrics to TensorBoard.", default=True)
     wandb: bool = _help("Mirror metrics to Weights & Biases (needs wandb installed).",
@@ -225,6 +241,7 @@ class TrainConfig:
 
     model: ModelSection = field(default_factory=ModelSection)
     env: EnvSection = field(default_factory=EnvSection)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
     rollout: RolloutSection = field(default_factory=RolloutSection)
     algo: AlgoSection = field(default_factory=AlgoSection)
     optim: OptimSection = field(default_factory=OptimSection)
@@ -244,16 +261,17 @@ class ConfigError(ValueError):
 
 CHOICES = {
     "model.dtype": ("auto", "float32", "bfloat16"),
-    "env.name": ("mab", "tictactoe"),
+    "env.name": ("mab", "contextual_bandit", "tictactoe"),
     "env.noise": ("low", "medium", "high"),
     "env.reward_type": ("gaussian", "bernoulli"),
     "env.opponent": ("random", "minimax", "mcts", "noisy"),
-    "env.variant": ("button", "continuous"),
     "algo.advantage": ("mc", "gae"),
+    "algo.kl_mode": ("loss", "reward"),
     "algo.kl_estimator": ("k1", "k2", "k3"),
     "optim.optimizer": ("adamw", "adafactor"),
     "engine.zero_stage": (0, 1, 2, 3),
     "run.mode": ("rl", "sft"),
+    "run.resume": ("auto", "force", "never"),
 }
 POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size",
             "rollout.num_envs", "rollout.max_new_tokens", "rollout.generation_batch_size",
@@ -267,6 +285,46 @@ NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.max_u
                 "optim.grad_clip", "warm_start.steps", "warm_start.lr", "eval.temperature",
                 "rollout.temperature", "run.time_limit_s", "run.checkpoint_every",
                 "run.sample_rollouts", "engine.threads")
+
+
+# Envs of fixed episode length (the horizon): Monte Carlo advantages, no value head.
+BANDITS = ("mab", "contextual_bandit")
+
+
+def env_options(config: TrainConfig, split: str) -> dict[str, Any]:
+    """The options of ``rlft.envs.make(config.env.name, ...)`` for the train or eval split."""
+    env = config.env
+    if env.name == "mab":
+        return dict(num_arms=env.num_arms, horizon=env.horizon, noise=env.noise,
+                    reward_type=env.reward_type, pooled=True, split=split,
+                    pool_size=env.pool_size, eval_pool_size=env.eval_pool_size)
+    if env.name == "contextual_bandit":
+        return dict(num_arms=env.num_arms, horizon=env.horizon, split=split,
+                    data_dir=env.data_dir)
+    return dict(opponent=env.opponent)
+
+
+def _validate_env(config: TrainConfig) -> None:
+    """Builds the env's own config (no env, no data read) so that its checks run now; an error
+    names the env.<field> it comes from."""
+    from rlft.envs.registry import registered
+
+    options = env_options(config, "train")
+    try:
+        registered()[config.env.name].config_class(**options)
+    except (TypeError, ValueError) as error:
+        message = str(error)
+        field_name = next((name for name in options if message.startswith(name)), None)
+        raise ConfigError(f"env.{message}" if field_name else f"env: {message}") from None
+    if config.env.data_dir is not None and not Path(config.env.data_dir).is_dir():
+        raise ConfigError(f"env.data_dir {config.env.data_dir!r} is not a directory")
+    if config.env.name == "mab":
+        from rlft.text.prompts import mab_labels
+
+        try:
+            mab_labels(config.prompt.variant, config.env.num_arms)
+        except ValueError as error:
+            raise ConfigError(f"prompt.variant / env.num_arms: {error}") from None
 
 
 def checkpointing_keeps_cache() -> bool:
@@ -317,9 +375,10 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
         raise ConfigError(
             f"optim.batch_size ({config.optim.batch_size}) must be a multiple of "
             f"optim.micro_batch_size x ranks ({config.optim.micro_batch_size} x {world_size})")
+    _validate_env(config)
     if config.run.mode == "sft":
         _validate_sft(config)
-    elif config.env.name == "mab":
+    elif config.env.name in BANDITS:
         transitions = config.rollout.num_envs * config.env.horizon * world_size
         if transitions < config.optim.batch_size:
             raise ConfigError(
@@ -328,27 +387,31 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
     if config.env.name == "tictactoe":
         if config.algo.advantage != "gae" and config.run.mode == "rl":
             raise ConfigError("algo.advantage must be 'gae' for tictactoe (variable length)")
-        if config.algo.try_all or config.env.summary or config.env.compact_prompt:
-            raise ConfigError("algo.try_all, env.summary and env.compact_prompt apply to "
-                              "bandits only")
-    if config.env.observation_only and not (
-            config.env.name == "mab" and config.env.compact_prompt and config.env.summary
-            and config.env.history_window == 0 and not config.env.cot):
-        raise ConfigError("env.observation_only needs env.name=mab, env.compact_prompt=true, "
-                          "env.summary=true, env.history_window=0 and env.cot=false")
-    if config.env.history_window == 0 and not config.env.summary and config.env.name == "mab":
-        raise ConfigError("env.history_window=0 shows nothing: set env.summary=true")
-    if not 0 <= config.env.reward_decimals <= 8:
-        raise ConfigError(f"env.reward_decimals must be in [0, 8], got "
-                          f"{config.env.reward_decimals}")
+        if config.algo.try_all:
+            raise ConfigError("algo.try_all applies to bandits only")
+    try:
+        config.prompt.validate()
+        config.prompt.check_env(config.env.name)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"prompt.{error}") from None
+    if config.env.name == "mab" and config.prompt.history_window == 0 \
+            and not config.prompt.summary and config.prompt.style.value != "observation":
+        raise ConfigError("prompt.history_window=0 shows nothing of the episode: set "
+                          "prompt.summary=true")
     if config.engine.gradient_checkpointing and not checkpointing_keeps_cache():
         raise ConfigError("engine.gradient_checkpointing needs transformers >= 5.15 (layers "
                           "that keep a read-only key/value cache under checkpointing)")
     if config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
-    if config.env.name == "mab" and config.eval.episodes > config.env.eval_pool_size:
-        raise ConfigError(f"eval.episodes ({config.eval.episodes}) exceeds the held-out pool "
-                          f"(env.eval_pool_size = {config.env.eval_pool_size})")
+    instances = config.eval.episodes * config.eval.seeds
+    if config.env.name == "mab" and instances > config.env.eval_pool_size:
+        raise ConfigError(f"eval.episodes x eval.seeds ({instances} distinct instances) exceeds "
+                          f"the held-out pool (env.eval_pool_size = "
+                          f"{config.env.eval_pool_size})")
+    if config.algo.kl_mode == "loss" and config.algo.kl_estimator == "k1":
+        raise ConfigError("algo.kl_estimator=k1 has zero expected gradient as a loss term (no "
+                          "regularisation at all): use k2 (gradient of KL(pi || pi_ref)), k3 "
+                          "(gradient of KL(pi_ref || pi)) or algo.kl_mode=reward")
 
 
 def _validate_sft(config: TrainConfig) -> None:
@@ -381,6 +444,11 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{path} must be a list, got {value!r}")
         return [_coerce(v, typing.get_args(hint)[0], path) for v in value]
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        choices = [member.value for member in hint]
+        if value not in choices:
+            raise ConfigError(f"{path} must be one of {choices}, got {value!r}")
+        return hint(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is float and isinstance(value, str):  # YAML 1.1 reads '3e-4' as a string

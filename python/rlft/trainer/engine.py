@@ -32,6 +32,39 @@ class World:
         return self.rank == 0
 
 
+def agree_any(flag: bool, world: World) -> bool:
+    """True on every rank when `flag` is True on any rank: a decision all ranks take together
+    (each rank's own clock or statistics may differ)."""
+    if world.size == 1 or not torch.distributed.is_initialized():
+        return bool(flag)
+    # On the rank's device: NCCL reduces CUDA tensors only, gloo takes CPU ones.
+    vote = torch.tensor([int(bool(flag))], device=world.device)
+    torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
+    return bool(vote.item())
+
+
+def disable_dropout(model: torch.nn.Module) -> int:
+    """Sets every dropout probability of `model` to 0, gradients untouched; returns how many
+    were non-zero. Covers ``nn.Dropout`` modules (GPT-2 style), the float attributes that
+    attention layers read in training mode (``attention_dropout`` in Llama, Qwen and Gemma)
+    and the config fields models read at forward time."""
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.dropout._DropoutNd):
+            changed += module.p > 0
+            module.p = 0.0
+        for name, value in list(vars(module).items()):
+            if "dropout" in name and isinstance(value, float):
+                changed += value > 0
+                setattr(module, name, 0.0)
+    config = getattr(model, "config", None)
+    if config is not None:
+        for name, value in config.to_dict().items():
+            if ("dropout" in name or name.endswith("pdrop")) and isinstance(value, float):
+                setattr(config, name, 0.0)
+    return int(changed)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

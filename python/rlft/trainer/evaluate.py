@@ -1,4 +1,12 @@
-"""Held-out evaluation of a policy next to classic baselines on the same instances.
+"""The trainer's held-out comparison: the policy at the start and the end of a run next to
+classic baselines, all on the same instances, through the one evaluation that ``rlft eval``
+runs (``rlft.evaluation.runner``): ``eval_config_of`` is that evaluation's config, and the
+export carries it, so ``rlft eval --model RUN/model`` reproduces the final policy's row.
+
+Every held-out episode is a distinct instance: seed s of ``eval.seeds`` plays held-out bandit
+ids [s E, (s + 1) E) for E = ``eval.episodes`` (tic-tac-toe games are independent anyway).
+Means carry 95% intervals over instances, and the final policy is compared with the starting
+one per instance (``rlft.analysis.stats``).
 
 Shaped return = env return + invalid_penalty x (steps without a valid action): the quantity
 RL maximises, measured without reward normalisation so that every row is comparable."""
@@ -9,137 +17,135 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-from rlft.agents import make_agent, run_episodes
-from rlft.agents.generation import SamplingConfig
-from rlft.agents.llm_agent import LLMAgent
-from rlft.analysis.metrics import mean_ci95
+from rlft.analysis.stats import paired_difference
 from rlft.envs import make
-from rlft.text.prompts import PromptConfig
-from rlft.trainer.config import TrainConfig
-from rlft.trainer.rollout import collect_rollout
-
-
-def prompt_config(config: TrainConfig) -> PromptConfig:
-    bandit = config.env.name == "mab"
-    return PromptConfig(variant=config.env.variant if bandit else "button", cot=config.env.cot,
-                        history_window=config.env.history_window, summary=config.env.summary,
-                        compact=config.env.compact_prompt and bandit,
-                        observation_only=config.env.observation_only and bandit,
-                        reward_decimals=config.env.reward_decimals)
+from rlft.evaluation.config import EvalConfig, save_policy_eval
+from rlft.evaluation.runner import llm_agent, play_evaluation
+from rlft.trainer.config import TrainConfig, env_options
 
 
 def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
-    if config.env.name == "mab":
-        return make("mab", num_envs=num_envs, seed=seed, num_arms=config.env.num_arms,
-                    horizon=config.env.horizon, noise=config.env.noise,
-                    reward_type=config.env.reward_type, pooled=True, split=split,
-                    pool_size=config.env.pool_size, eval_pool_size=config.env.eval_pool_size)
-    return make("tictactoe", num_envs=num_envs, seed=seed, opponent=config.env.opponent)
+    return make(config.env.name, num_envs=num_envs, seed=seed, **env_options(config, split))
 
 
-def heldout_options(config: TrainConfig, env: Any) -> dict[str, Any] | None:
-    if config.env.name != "mab":
-        return None
-    return {"task_ids": env.eval_task_ids()[:config.eval.episodes]}
+def eval_config_of(config: TrainConfig, agent: str = "llm") -> EvalConfig:
+    """The held-out evaluation of a run, as ``rlft eval`` runs it."""
+    env = config.env
+    return EvalConfig(
+        agent=agent, env=env.name, episodes=config.eval.episodes, seeds=config.eval.seeds,
+        arms=env.num_arms, noise=env.noise, reward_type=env.reward_type, horizon=env.horizon,
+        instances="heldout", pool_size=env.pool_size, data_dir=env.data_dir,
+        opponent=env.opponent, prompt=config.prompt,
+        max_new_tokens=config.rollout.max_new_tokens, temperature=config.eval.temperature,
+        batch_size=config.rollout.generation_batch_size,
+        max_prompt_tokens=config.rollout.max_prompt_tokens,
+        invalid_penalty=config.algo.invalid_penalty, save_prompts=False)
 
 
-def _summary(shaped: np.ndarray, regret: np.ndarray | None, invalid: float,
-             extra: dict[str, float]) -> dict[str, Any]:
-    shaped_mean, shaped_ci = mean_ci95(shaped)
-    out = {"shaped_return": float(shaped_mean), "shaped_return_ci95": float(shaped_ci),
-           "invalid_rate": invalid, "episodes": int(shaped.size), **extra}
-    if regret is not None:
-        regret_mean, regret_ci = mean_ci95(regret)
-        out.update(final_regret=float(regret_mean), final_regret_ci95=float(regret_ci))
-    return out
-
-
-def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any,
-                    synced_gpus: bool = False) -> dict[str, Any]:
-    """The policy on the held-out instances (eval.seeds x eval.episodes episodes)."""
-    shaped, regret, invalid, outcomes = [], [], [], []
-    for seed in range(config.eval.seeds):
-        env = make_env(config, config.eval.episodes, 10_000 + seed, "eval")
-        sampling = SamplingConfig(temperature=config.eval.temperature,
-                                  max_new_tokens=config.rollout.max_new_tokens,
-                                  batch_size=config.rollout.generation_batch_size,
-                                  max_prompt_tokens=config.rollout.max_prompt_tokens)
-        agent = LLMAgent(lm, tokenizer, env, prompt_config(config), sampling,
-                         invalid_penalty=config.algo.invalid_penalty, synced_gpus=synced_gpus)
-        rollout = collect_rollout(env, agent, seed=10_000 + seed,
-                                  reset_options=heldout_options(config, env))
-        invalid_steps = np.zeros(rollout.num_rows)
-        for t in rollout.transitions:
-            invalid_steps[t.row] += t.invalid
-        shaped.append(rollout.returns + config.algo.invalid_penalty * invalid_steps)
-        regret.append(rollout.final_regret)
-        invalid.append(rollout.invalid_rate)
-        outcomes.append(rollout.winner)
-    return _summary(np.concatenate(shaped),
-                    np.concatenate(regret) if config.env.name == "mab" else None,
-                    float(np.mean(invalid)), _ttt_extra(config, outcomes))
+def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any, synced_gpus: bool = False,
+                    any_active: Callable[[bool], bool] = bool) -> dict[str, Any]:
+    """The policy `lm` on the held-out instances."""
+    evaluation = eval_config_of(config)
+    summary, _ = play_evaluation(
+        evaluation, lambda env: llm_agent(evaluation, env, lm, tokenizer, synced_gpus),
+        any_active)
+    return summary
 
 
 def evaluate_baseline(config: TrainConfig, name: str) -> dict[str, Any]:
-    shaped, regret, outcomes = [], [], []
-    for seed in range(config.eval.seeds):
-        env = make_env(config, config.eval.episodes, 10_000 + seed, "eval")
-        rollout = run_episodes(env, make_agent(name), seed=10_000 + seed,
-                               reset_options=heldout_options(config, env))
-        shaped.append(rollout.returns.astype(np.float64))
-        regret.append(rollout.cumulative_regret[:, -1].astype(np.float64))
-        outcomes.append(rollout.winner)
-    return _summary(np.concatenate(shaped),
-                    np.concatenate(regret) if config.env.name == "mab" else None, 0.0,
-                    _ttt_extra(config, outcomes))
+    """A classic agent (eval.baselines) on the same held-out instances."""
+    evaluation = eval_config_of(config, agent=name)
+    from rlft.agents import make_agent
+
+    summary, _ = play_evaluation(evaluation, lambda env: make_agent(name))
+    return summary
 
 
-def _ttt_extra(config: TrainConfig, outcomes: list[np.ndarray]) -> dict[str, float]:
-    if config.env.name != "tictactoe":
+def paired_comparisons(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Final policy minus starting policy, per instance, for every per-instance metric both
+    have (empty when either is missing)."""
+    start, final = results.get("start policy"), results.get("final policy")
+    if start is None or final is None:
         return {}
-    winner = np.concatenate(outcomes)
-    return {"win_rate": float(np.mean(winner == 1)), "loss_rate": float(np.mean(winner == 2))}
+    return {name: paired_difference(final["per_instance"][name],
+                                    start["per_instance"][name]).to_dict()
+            for name in final["per_instance"] if name in start["per_instance"]}
+
+
+_COLUMNS = {"final_regret": "final regret", "coverage_final": "coverage at T",
+            "shaped_return": "shaped return", "win_rate": "win rate", "loss_rate": "loss rate"}
 
 
 def comparison_table(results: dict[str, dict[str, Any]]) -> str:
-    """Markdown rows: invalid-action rate, mean shaped return and final regret (95% CI)."""
-    has_regret = all("final_regret" in r for r in results.values())
-    header = "| policy | episodes | invalid rate | shaped return (95% CI) |" + \
-        (" final regret (95% CI) |" if has_regret else " win rate | loss rate |")
-    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    """Markdown: one row per policy (invalid-answer rate, then every per-instance metric's mean
+    with its 95% CI), and the paired final-minus-start differences with their 95% CIs."""
+    metrics = list(next(iter(results.values()))["per_instance"])
+    header = "| policy | instances | invalid rate | " + \
+        " | ".join(f"{_COLUMNS[m]} (95% CI)" for m in metrics) + " |"
+    lines = [header, "|" + "---|" * (3 + len(metrics))]
     for name, r in results.items():
-        row = (f"| {name} | {r['episodes']} | {r['invalid_rate']:.3f} | "
-               f"{r['shaped_return']:.2f} ± {r['shaped_return_ci95']:.2f} |")
-        row += (f" {r['final_regret']:.2f} ± {r['final_regret_ci95']:.2f} |" if has_regret
-                else f" {r['win_rate']:.2f} | {r['loss_rate']:.2f} |")
-        lines.append(row)
+        cells = [f"{r[m]:.2f} ± {r[f'{m}_ci95']:.2f}" for m in metrics]
+        lines.append(f"| {name} | {r['num_episodes']} | {r['invalid_rate']:.3f} | "
+                     + " | ".join(cells) + " |")
+    paired = paired_comparisons(results)
+    if paired:
+        lines += ["", "Final policy minus starting policy, paired per instance:", "",
+                  "| metric | mean difference | 95% CI | CI excludes 0 |", "|---|---|---|---|"]
+        for metric, d in paired.items():
+            lines.append(f"| {_COLUMNS[metric]} | {d['mean']:+.3f} | {d['ci_low']:+.3f} to "
+                         f"{d['ci_high']:+.3f} | {'yes' if d['excludes_zero'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
+def change_in_words(results: dict[str, dict[str, Any]]) -> str:
+    """One line on what the run changed, e.g. 'coverage 0.34 -> 0.71, regret 3.10 -> 2.40
+    (paired diff -0.70, 95% CI -0.90 to -0.50)'."""
+    start, final = results.get("start policy"), results.get("final policy")
+    if start is None or final is None:
+        return ""
+    paired = paired_comparisons(results)
+    names = {"coverage_final": "coverage", "final_regret": "regret", "win_rate": "win rate",
+             "loss_rate": "loss rate", "shaped_return": "shaped return"}
+    parts = [f"invalid {start['invalid_rate']:.2f} -> {final['invalid_rate']:.2f}"]
+    for metric in ("coverage_final", "final_regret", "win_rate", "loss_rate"):
+        if metric in paired:
+            d = paired[metric]
+            parts.append(f"{names[metric]} {start[metric]:.2f} -> {final[metric]:.2f} (paired "
+                         f"diff {d['mean']:+.2f}, 95% CI {d['ci_low']:+.2f} to "
+                         f"{d['ci_high']:+.2f})")
+    return "start -> final policy: " + ", ".join(parts)
+
+
 def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[str, Any],
-               out: Path, world: Any, synced: bool,
+               out: Path, world: Any, evaluate: Callable[[Any], dict[str, Any]],
                plot: Callable[[list[dict[str, Any]], Path], None]) -> dict[str, Any]:
-    """The end of every training run (RL or SFT): the final policy and the baselines on the
-    held-out instances, the export, then (rank 0) the training plot, results.json/.md and the
-    printed comparison."""
+    """The end of every training run (RL or SFT): the final policy (`evaluate(lm)`) and the
+    baselines on the held-out instances, the export (which carries its evaluation), then
+    (rank 0) the training plot, results.json/.md and the printed comparison."""
     from rlft.trainer.checkpoint import export_policy
 
     engine.eval()
-    results["final policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
+    results["final policy"] = evaluate(engine.module.lm)
     for name in config.eval.baselines:
         results[name] = evaluate_baseline(config, name)
     if config.run.export:
-        export_policy(engine, tokenizer, out / "model", world.is_main, config.model.lora)
+        exported = export_policy(engine, tokenizer, out / "model", world.is_main,
+                                 config.model.lora)
+        if exported is not None:
+            save_policy_eval(eval_config_of(config), exported)
     table = comparison_table(results)
+    words = change_in_words(results)
     if world.is_main:
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         if rows:
             plot(rows, out / "training.png")
-        (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-        (out / "results.md").write_text(table)
-        print(f"\nHeld-out evaluation ({config.eval.episodes} instances x {config.eval.seeds} "
-              f"seeds, policy temperature {config.eval.temperature}):\n{table}")
+        (out / "results.json").write_text(json.dumps(
+            {"policies": results, "paired": paired_comparisons(results),
+             "eval": eval_config_of(config).to_dict()}, indent=2) + "\n")
+        (out / "results.md").write_text(table + (f"\n{words}\n" if words else ""))
+        print(f"\nHeld-out evaluation ({config.eval.episodes * config.eval.seeds} distinct "
+              f"instances, policy temperature {config.eval.temperature}):\n{table}")
         print(f"run directory: {out}")
+        if words:
+            print(words)
     return results

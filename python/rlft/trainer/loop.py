@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -15,16 +15,16 @@ import torch
 from rlft.agents.generation import SamplingConfig
 from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
 from rlft.trainer import advantages as adv
-from rlft.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from rlft.trainer.config import TINY_OPTIONS, ConfigError, TrainConfig, validate
-from rlft.trainer.engine import (Reference, World, build_engine, gathered_for_generation,
-                                 init_world, use_bf16)
-from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env, prompt_config
-from rlft.trainer.losses import ppo_kl_loss, value_loss
+from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
+from rlft.trainer.config import BANDITS, TINY_OPTIONS, ConfigError, TrainConfig, validate
+from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disable_dropout,
+                                 gathered_for_generation, init_world, use_bf16)
+from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
+from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.guard import UpdateGuard
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
-from rlft.trainer.rewards import RunningMeanStd, shaped_reward
-from rlft.trainer.rollout import Rollout, Transition, collect_rollout, step_grid
+from rlft.trainer.rewards import RewardScaler, shaped_reward
+from rlft.trainer.rollout import Transition, collect, samples_of, step_grid
 from rlft.trainer.run_log import RunLog
 from rlft.trainer.warm_start import format_warm_start, load_warm_start, save_warm_start
 
@@ -65,10 +65,15 @@ def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, direc
         load_warm_start(lm, directory)
         return
     env = make_env(config, min(64, config.rollout.num_envs), _seed(config.run.seed, 1), "train")
-    losses = format_warm_start(lm, tokenizer, env, prompt_config(config),
+    # Under ZeRO-3 the model was loaded on the CPU for deepspeed.initialize to shard; the warm
+    # start trains it whole on the rank's device, then hands it back where it was.
+    home = next(lm.parameters()).device
+    lm.to(world.device)
+    losses = format_warm_start(lm, tokenizer, env, config.prompt,
                                config.warm_start.steps, config.warm_start.batch_size,
                                config.warm_start.lr, config.run.seed,
                                config.rollout.max_prompt_tokens, world.device)
+    lm.to(home)
     if world.is_main:
         save_warm_start(lm, tokenizer, directory)
         print(f"warm start: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
@@ -88,7 +93,7 @@ def add_lora(config: TrainConfig, lm: Any) -> Any:
 def estimated_optimizer_steps(config: TrainConfig, world: World) -> int:
     """For the cosine schedule. Bandit rollouts have exactly num_envs x horizon transitions;
     tic-tac-toe episodes are assumed to last 4 agent moves."""
-    length = config.env.horizon if config.env.name == "mab" else 4
+    length = config.env.horizon if config.env.name in BANDITS else 4
     per_rank = config.rollout.num_envs * length
     per_rollout = max(1, per_rank * world.size // config.optim.batch_size)
     return max(1, config.run.iterations * config.algo.update_epochs * per_rollout)
@@ -96,27 +101,36 @@ def estimated_optimizer_steps(config: TrainConfig, world: World) -> int:
 
 # ----------------------------------------------------------------------------- rewards
 
-def compute_advantages(config: TrainConfig, rollout: Rollout, normalizer: RunningMeanStd,
-                       values: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-transition (shaped reward, advantage, return) in rollout order."""
-    env_rewards = np.array([t.env_reward for t in rollout.transitions])
+def sequence_kl(old: list[torch.Tensor], ref: list[torch.Tensor]) -> np.ndarray:
+    """Per transition: the k1 estimate of KL(pi_old || pi_ref) summed over its answer."""
+    return np.array([float(kl_reward_estimate(o, r).sum()) for o, r in zip(old, ref)])
+
+
+def compute_advantages(config: TrainConfig, transitions: Sequence[Transition], num_rows: int,
+                       scaler: RewardScaler, values: np.ndarray | None, answer_kl: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-transition (shaped reward, advantage, return) in rollout order. answer_kl: each
+    transition's sequence_kl, subtracted (times beta) from its reward with kl_mode 'reward'."""
+    rows = np.array([t.row for t in transitions])
+    steps = np.array([t.step for t in transitions])
+    env_rewards = np.array([t.env_reward for t in transitions])
     if config.algo.normalize_rewards:
-        normalizer.update(env_rewards)
-        env_rewards = normalizer.normalize(env_rewards)
-    rewards = shaped_reward(env_rewards, np.array([t.invalid for t in rollout.transitions]),
+        env_grid = step_grid(transitions, list(env_rewards), num_rows)
+        env_rewards = scaler.scale(np.nan_to_num(env_grid), ~np.isnan(env_grid))[rows, steps]
+    rewards = shaped_reward(env_rewards, np.array([t.invalid for t in transitions]),
                             config.algo.invalid_penalty,
-                            np.array([t.novel for t in rollout.transitions]),
+                            np.array([t.novel for t in transitions]),
                             config.algo.exploration_bonus)
-    grid = step_grid(rollout, list(rewards))
+    if config.algo.kl_mode == "reward":
+        rewards = rewards - config.algo.kl_coef * answer_kl
+    grid = step_grid(transitions, list(rewards), num_rows)
     present = ~np.isnan(grid)
-    rows = np.array([t.row for t in rollout.transitions])
-    steps = np.array([t.step for t in rollout.transitions])
     if config.algo.advantage == "mc":
         advantage, returns = adv.monte_carlo_advantages(
             torch.tensor(np.nan_to_num(grid)), config.algo.gamma,
             normalize=config.algo.normalize_advantages)
     else:
-        value_grid = torch.tensor(np.nan_to_num(step_grid(rollout, list(values))))
+        value_grid = torch.tensor(np.nan_to_num(step_grid(transitions, list(values), num_rows)))
         dones = torch.tensor(~present, dtype=torch.float64)
         dones[torch.arange(grid.shape[0]), torch.tensor(present.sum(axis=1) - 1)] = 1.0
         advantage, returns = adv.gae(torch.tensor(np.nan_to_num(grid)), value_grid, dones,
@@ -146,12 +160,12 @@ def _collate(chunk: list[Transition], pad_id: int, device: torch.device,
     return batch
 
 
-def _micro_batches(rollout: Rollout, micro: int, pad_id: int, device: torch.device,
-                   synced: bool) -> Iterator[tuple[list[Transition], TokenBatch]]:
+def _micro_batches(transitions: Sequence[Transition], micro: int, pad_id: int,
+                   device: torch.device, synced: bool
+                   ) -> Iterator[tuple[list[Transition], TokenBatch]]:
     """The rollout in order, micro transitions at a time. With `synced` (ZeRO-3 on several
     ranks) a rank with fewer chunks repeats its last one until every rank has run as many
     forwards; callers drop those (empty chunk)."""
-    transitions = rollout.transitions
     count = -(-len(transitions) // micro)
     total = count
     if synced:
@@ -169,14 +183,15 @@ def _rows(logp: torch.Tensor, chunk: list[Transition]) -> list[torch.Tensor]:
 
 
 @torch.no_grad()
-def rollout_logprobs(config: TrainConfig, engine: Any, reference: Reference, rollout: Rollout,
-                     pad_id: int, device: torch.device, synced: bool
+def rollout_logprobs(config: TrainConfig, engine: Any, reference: Reference,
+                     transitions: Sequence[Transition], pad_id: int, device: torch.device,
+                     synced: bool
                      ) -> tuple[list[torch.Tensor], list[torch.Tensor], np.ndarray]:
     """Behaviour-policy and reference log-probs of the sampled answer tokens, and values."""
     old, ref, values = [], [], []
     engine.eval()
-    for chunk, batch in _micro_batches(rollout, config.optim.micro_batch_size, pad_id, device,
-                                       synced):
+    for chunk, batch in _micro_batches(transitions, config.optim.micro_batch_size, pad_id,
+                                       device, synced):
         logp, _, value = answer_logprobs(engine, batch, config.rollout.temperature)
         with reference.active() as ref_module:
             ref_logp, _, _ = answer_logprobs(ref_module, batch, config.rollout.temperature)
@@ -185,17 +200,17 @@ def rollout_logprobs(config: TrainConfig, engine: Any, reference: Reference, rol
         if value is not None:
             values.extend(value[:len(chunk)].float().cpu().tolist())
     engine.train()
-    return old, ref, np.array(values) if values else np.zeros(len(rollout.transitions))
+    return old, ref, np.array(values) if values else np.zeros(len(transitions))
 
 
 @torch.no_grad()
-def policy_logprobs(config: TrainConfig, engine: Any, rollout: Rollout, pad_id: int,
-                    device: torch.device, synced: bool) -> list[torch.Tensor]:
+def policy_logprobs(config: TrainConfig, engine: Any, transitions: Sequence[Transition],
+                    pad_id: int, device: torch.device, synced: bool) -> list[torch.Tensor]:
     """Log-probs of the sampled answer tokens under the current policy (after an update)."""
     new: list[torch.Tensor] = []
     engine.eval()
-    for chunk, batch in _micro_batches(rollout, config.optim.micro_batch_size, pad_id, device,
-                                       synced):
+    for chunk, batch in _micro_batches(transitions, config.optim.micro_batch_size, pad_id,
+                                       device, synced):
         logp, _, _ = answer_logprobs(engine, batch, config.rollout.temperature)
         new.extend(_rows(logp, chunk))
     engine.train()
@@ -209,7 +224,8 @@ def _pad(rows: list[torch.Tensor], length: int) -> torch.Tensor:
     return out
 
 
-def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[torch.Tensor],
+def ppo_update(config: TrainConfig, engine: Any, transitions: Sequence[Transition],
+               old: list[torch.Tensor],
                ref: list[torch.Tensor], advantage: np.ndarray, returns: np.ndarray,
                old_values: np.ndarray, pad_id: int, device: torch.device, iteration: int,
                world: World) -> dict[str, float]:
@@ -218,12 +234,14 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
     micro = config.optim.micro_batch_size
     synced = config.engine.zero_stage == 3 and world.size > 1
     accumulation = config.optim.batch_size // (micro * world.size)
-    usable = len(rollout.transitions) // (micro * accumulation) * accumulation
+    usable = len(transitions) // (micro * accumulation) * accumulation
     if torch.distributed.is_initialized() and world.size > 1:
         count = torch.tensor([usable], device=device)  # on the device: NCCL has no CPU path
         torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MIN)
         usable = int(count)
     stats: dict[str, list[float]] = {}
+    # kl_mode 'reward' has put the KL into the advantages already.
+    loss_kl_coef = config.algo.kl_coef if config.algo.kl_mode == "loss" else 0.0
     trained_tokens = 0
     steps_taken = 0
     stopped = False
@@ -231,10 +249,10 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
     for epoch in range(config.algo.update_epochs):
         if stopped:
             break
-        order = rng.permutation(len(rollout.transitions))
+        order = rng.permutation(len(transitions))
         for index in range(usable):
             picked = order[index * micro:(index + 1) * micro]
-            chunk = [rollout.transitions[i] for i in picked]
+            chunk = [transitions[i] for i in picked]
             batch = _collate(chunk, pad_id, device, synced)
             length = batch.answer_ids.shape[1]
             logp, entropy, values = answer_logprobs(engine, batch, config.rollout.temperature,
@@ -245,7 +263,7 @@ def ppo_update(config: TrainConfig, engine: Any, rollout: Rollout, old: list[tor
                                      device=device)[:, None]
             loss, step_stats = ppo_kl_loss(logp, old_logp, ref_logp, token_adv,
                                            batch.answer_mask, config.algo.clip_eps,
-                                           config.algo.kl_coef, config.algo.kl_estimator)
+                                           loss_kl_coef, config.algo.kl_estimator)
             if values is not None:
                 v_loss = value_loss(values, torch.tensor(old_values[picked], device=device,
                                                          dtype=torch.float32),
@@ -286,18 +304,33 @@ def _drifted(config: TrainConfig, approx_kls: list[float], world: World,
 
 # ----------------------------------------------------------------------------- the run
 
+def progress_text(metrics: dict[str, float]) -> str:
+    """The progress bar's figures of an iteration's rollout."""
+    parts = [f"invalid {metrics['rollout/invalid_rate']:.2f}"]
+    if "env/regret" in metrics:
+        parts += [f"coverage {metrics['rollout/coverage']:.2f}",
+                  f"regret {metrics['env/regret']:.2f}"]
+    else:
+        parts.append(f"win {metrics['env/win_rate']:.2f}")
+    return ", ".join(parts)
+
+
 def train(config: TrainConfig) -> dict[str, Any]:
+    out = Path(config.run.out_dir)
+    # Before any work, and before this run's config.json replaces the saved one.
+    resume_tag = checkpoint_to_resume(config, out)
     world = init_world(config.engine.threads)
     validate(config, world.size)
     torch.manual_seed(config.run.seed)
-    out = Path(config.run.out_dir)
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     checkpoints = out / "checkpoints"
-    resume_tag = latest_checkpoint(checkpoints) if config.run.resume else None
 
     lm, tokenizer = load_policy_model(config, world)
+    # Dropout would make the ratio pi/pi_old differ from 1 at an unchanged policy (and the
+    # samples come from a different policy than the one scored); RL runs without it.
+    disable_dropout(lm)
     pad_id = tokenizer.pad_token_id
     if config.warm_start.steps:
         warm_start(config, lm, tokenizer, world, out / "warm_start", resume_tag is not None)
@@ -311,13 +344,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
     guard = UpdateGuard(config.algo.min_valid_ratio, config.algo.max_update_kl, checkpoints,
                         world.is_main, config.algo.reset_momentum_after)
 
-    normalizer = RunningMeanStd()
+    scaler = RewardScaler(config.algo.gamma)
     start_iteration = 0
     results: dict[str, Any] = {}
     if resume_tag is not None:
         state = load_checkpoint(engine, checkpoints, resume_tag)
         start_iteration = state["iteration"]
-        normalizer.load_state_dict(state["normalizer"])
+        scaler.load_state_dict(state["reward_scaler"])
         guard.load_state_dict(state.get("guard", {}))
         results = state.get("results", {})
         if world.is_main:
@@ -325,9 +358,16 @@ def train(config: TrainConfig) -> dict[str, Any]:
     log = RunLog(out, world.is_main, config.run.tensorboard, config.run.wandb, config.to_dict(),
                  start_iteration)
 
+    # ZeRO-3 rollouts generate with gathered weights, or in lock-step with every token
+    # gathering the shards (then every rank steps until all ranks' episodes are done).
+    gather = config.engine.zero_stage == 3 and config.engine.zero3_gather_for_generation
+    lockstep = synced and not gather
+    any_active = (lambda flag: agree_any(flag, world)) if lockstep else bool
     if config.eval.at_start and "start policy" not in results:
         engine.eval()
-        results["start policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
+        with gathered_for_generation(engine, gather):
+            results["start policy"] = evaluate_policy(config, engine.module.lm, tokenizer,
+                                                      lockstep, any_active)
         engine.train()
 
     env = make_env(config, config.rollout.num_envs, _seed(config.run.seed, 2, world.rank),
@@ -337,74 +377,79 @@ def train(config: TrainConfig) -> dict[str, Any]:
                               batch_size=config.rollout.generation_batch_size,
                               max_prompt_tokens=config.rollout.max_prompt_tokens)
     exploration = ExplorationConfig(try_all=config.algo.try_all, epsilon=config.algo.epsilon)
-    # ZeRO-3 rollouts generate with gathered weights, or in lock-step with every token
-    # gathering the shards.
-    gather = config.engine.zero_stage == 3 and config.engine.zero3_gather_for_generation
-    agent = LLMAgent(engine.module.lm, tokenizer, env, prompt_config(config), sampling,
-                     exploration, config.algo.invalid_penalty, keep_transcript=True,
-                     record_tokens=True, synced_gpus=synced and not gather)
+    agent = LLMAgent(engine.module.lm, tokenizer, env, config.prompt, sampling, exploration,
+                     synced_gpus=lockstep)
 
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
     bar = tqdm(total=config.run.iterations, initial=start_iteration, desc="rlft train",
-               disable=not (config.run.progress and world.is_main))
+               unit="it", disable=not (config.run.progress and world.is_main))
     iteration = start_iteration
     for iteration in range(start_iteration, config.run.iterations):
         t0 = time.perf_counter()
+        generated_before, generate_s_before = agent.new_tokens, agent.generate_seconds
+        bar.set_description_str("rlft train [rollout]")
         with gathered_for_generation(engine, gather):
-            rollout = collect_rollout(env, agent, seed=_seed(config.run.seed, 3, iteration,
-                                                             world.rank),
-                                      num_samples=config.run.sample_rollouts)
+            rollout, transitions = collect(env, agent, _seed(config.run.seed, 3, iteration,
+                                                             world.rank), any_active)
+        num_rows = rollout.actions.shape[0]
         t1 = time.perf_counter()
-        old, ref, old_values = rollout_logprobs(config, engine, reference, rollout, pad_id,
+        bar.set_description_str("rlft train [log-probs]")
+        old, ref, old_values = rollout_logprobs(config, engine, reference, transitions, pad_id,
                                                 world.device, synced)
-        rewards, advantage, returns = compute_advantages(config, rollout, normalizer,
-                                                         old_values)
+        answer_kl = sequence_kl(old, ref)
+        rewards, advantage, returns = compute_advantages(config, transitions, num_rows, scaler,
+                                                         old_values, answer_kl)
         t2 = time.perf_counter()
+        bar.set_description_str("rlft train [update]")
         guard.save(engine)
         t3 = time.perf_counter()
-        update_stats = ppo_update(config, engine, rollout, old, ref, advantage, returns,
+        update_stats = ppo_update(config, engine, transitions, old, ref, advantage, returns,
                                   old_values, pad_id, world.device, iteration, world)
         t4 = time.perf_counter()
         if guard.enabled:
-            new = policy_logprobs(config, engine, rollout, pad_id, world.device, synced)
-            valid = [not t.invalid for t in rollout.transitions]
+            new = policy_logprobs(config, engine, transitions, pad_id, world.device, synced)
+            valid = [not t.invalid for t in transitions]
             update_stats.update(guard.check(engine, old, new, valid, world.device))
         t5 = time.perf_counter()
+        answer_tokens = [len(t.answer_ids) for t in transitions]
         metrics = {
             "rollout/shaped_reward": float(np.mean(rewards)),
             "rollout/env_return": float(np.mean(rollout.returns)),
             "rollout/invalid_rate": rollout.invalid_rate,
             "rollout/coverage": float(np.mean(rollout.coverage)),
-            "rollout/transitions": float(len(rollout.transitions)),
-            "rollout/answer_tokens": float(np.mean([len(t.answer_ids)
-                                                    for t in rollout.transitions])),
+            # Per answer token: the k1 estimate of KL(pi_old || pi_ref) on the samples.
+            "rollout/kl_ref": float(answer_kl.sum() / max(1, sum(answer_tokens))),
+            "rollout/transitions": float(len(transitions)),
+            "rollout/answer_tokens": float(np.mean(answer_tokens)),
             **update_stats,
             "optim/lr": float(scheduler.get_last_lr()[0]),
-            "perf/generate_tokens_per_s": rollout.new_tokens / max(rollout.generate_seconds,
-                                                                   1e-9),
+            "perf/generate_tokens_per_s": (agent.new_tokens - generated_before)
+            / max(agent.generate_seconds - generate_s_before, 1e-9),
             "perf/rollout_s": t1 - t0, "perf/logprob_s": t2 - t1, "perf/update_s": t4 - t3,
             "perf/guard_s": (t3 - t2) + (t5 - t4),
             "perf/update_tokens_per_s": update_stats["optim/trained_tokens"]
             / max(t4 - t3, 1e-9),
         }
-        if config.env.name == "mab":
+        if config.env.name in BANDITS:
             metrics["env/regret"] = float(np.mean(rollout.final_regret))
         else:
             metrics["env/win_rate"] = float(np.mean(rollout.winner == 1))
             metrics["env/loss_rate"] = float(np.mean(rollout.winner == 2))
         log.log(iteration, metrics)
-        log.samples(iteration, rollout.samples)
+        log.samples(iteration, samples_of(rollout, config.run.sample_rollouts))
         bar.update(1)
-        bar.set_postfix(invalid=f"{rollout.invalid_rate:.2f}",
-                        reward=f"{metrics['rollout/shaped_reward']:.2f}")
-        done = iteration + 1 == config.run.iterations or (
-            config.run.time_limit_s and time.perf_counter() - started > config.run.time_limit_s)
+        bar.set_postfix_str(progress_text(metrics))
+        # Every rank takes the same decision: one stopping alone would wait in the checkpoint
+        # barrier while the others start the next iteration.
+        done = iteration + 1 == config.run.iterations or agree_any(
+            bool(config.run.time_limit_s)
+            and time.perf_counter() - started > config.run.time_limit_s, world)
         every = config.run.checkpoint_every
         if (every and (iteration + 1) % every == 0) or done:
             save_checkpoint(engine, checkpoints, iteration + 1,
-                            {"iteration": iteration + 1, "normalizer": normalizer.state_dict(),
+                            {"iteration": iteration + 1, "reward_scaler": scaler.state_dict(),
                              "guard": guard.state_dict(), "results": results},
                             config.run.keep_checkpoints, world.is_main)
         if done:
@@ -413,6 +458,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     from rlft.analysis.plots import plot_training
 
-    finish_run(config, engine, tokenizer, results, out, world, synced, plot_training)
+    def evaluate(lm: Any) -> dict[str, Any]:
+        with gathered_for_generation(engine, gather):
+            return evaluate_policy(config, lm, tokenizer, lockstep, any_active)
+
+    if world.is_main and config.run.progress:
+        print("final evaluation: the trained policy and the baselines on the held-out "
+              "instances", flush=True)
+    finish_run(config, engine, tokenizer, results, out, world, evaluate, plot_training)
     log.close()
     return results

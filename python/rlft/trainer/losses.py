@@ -2,15 +2,35 @@
 
 Shapes: ``[N, L]`` is N generated sequences padded to L new tokens; ``mask`` is 1 on real
 generated tokens and 0 on padding (prompt tokens never appear here).
+
+The KL to the reference enters in one of two ways (``algo.kl_mode``):
+
+- ``loss``: a per-token term added to the loss, evaluated on tokens sampled from the policy.
+  As a loss, what matters is its expected gradient over x ~ pi, not its value. With
+  r = log pi_ref(x) - log pi(x):
+
+  - k1 = -r: zero expected gradient, no regularisation at all (refused);
+  - k2 = r**2 / 2: the gradient of KL(pi || ref);
+  - k3 = exp(r) - 1 - r: the gradient of KL(ref || pi), the reverse direction (GRPO's choice).
+
+- ``reward``: the per-token k1 estimate log pi_old - log ref, summed over the answer, is
+  subtracted from the step's reward before the advantages (the classic RLHF form); its policy
+  gradient is the gradient of KL(pi || ref).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
 
-KLEstimator = Literal["k1", "k2", "k3"]
+KLLossEstimator = Literal["k2", "k3"]
+KL_LOSS_ESTIMATORS = ("k2", "k3")
+# Beyond this log ratio k3's exponential is continued by its tangent: the value stays finite
+# and the gradient stays non-zero (a clamp would leave no gradient where the policy has
+# drifted furthest from the reference).
+K3_LINEAR_BEYOND = 20.0
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -19,25 +39,32 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def kl_penalty(logp: torch.Tensor, ref_logp: torch.Tensor, estimator: KLEstimator = "k3",
-               max_log_ratio: float = 10.0) -> torch.Tensor:
-    """Per-token estimate of KL(pi_theta || pi_ref) from log-probs of tokens sampled from pi.
+def kl_loss_term(logp: torch.Tensor, ref_logp: torch.Tensor,
+                 estimator: KLLossEstimator = "k2") -> torch.Tensor:
+    """Per-token KL loss term for tokens sampled from pi (see the module docstring).
 
-    With r = log pi_ref(x) - log pi_theta(x) (x ~ pi_theta, or its old copy):
-      k1 = -r                 unbiased, can be negative per token
-      k2 = r**2 / 2           biased, low variance
-      k3 = exp(r) - 1 - r     unbiased and always >= 0 (Schulman's estimator)
-    r is clamped to +-max_log_ratio: when the -5 penalty drives an invalid token's
-    probability to ~0 under pi_theta, exp(r) would explode k3 (seen in PLATFORM.md's runs).
+    logp, ref_logp: [N, L] log-probs of the sampled tokens under pi_theta (with gradient) and
+    pi_ref. k2's gradient is that of KL(pi || ref); k3's is that of KL(ref || pi).
     """
-    log_ratio = (ref_logp - logp).clamp(-max_log_ratio, max_log_ratio)
-    if estimator == "k1":
-        return -log_ratio
+    log_ratio = ref_logp - logp
     if estimator == "k2":
         return 0.5 * log_ratio.square()
     if estimator == "k3":
-        return torch.expm1(log_ratio) - log_ratio
-    raise ValueError(f"unknown KL estimator {estimator!r}; use 'k1', 'k2' or 'k3'")
+        bound = K3_LINEAR_BEYOND
+        inside = log_ratio.clamp(max=bound)  # finite in both branches, so is the gradient
+        tangent = math.expm1(bound) - bound + (log_ratio - bound) * math.expm1(bound)
+        return torch.where(log_ratio <= bound, torch.expm1(inside) - inside, tangent)
+    if estimator == "k1":
+        raise ValueError("k1 as a loss has zero expected gradient (E_pi[grad log pi] = 0): use "
+                         "k2 (gradient of KL(pi || ref)), k3 (gradient of KL(ref || pi)) or "
+                         "kl_mode 'reward'")
+    raise ValueError(f"unknown KL estimator {estimator!r}; use 'k2' or 'k3'")
+
+
+def kl_reward_estimate(old_logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token k1 estimate of KL(pi_old || ref), log pi_old - log ref, for kl_mode 'reward':
+    subtracted (times beta, summed over the answer) from the step's reward. [N, L] -> [N, L]."""
+    return old_logp - ref_logp
 
 
 def clipped_surrogate(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor,
@@ -65,24 +92,26 @@ def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Te
     return 0.5 * torch.maximum(error, (clipped_values - returns).square())
 
 
-def token_entropy(logits: torch.Tensor) -> torch.Tensor:
-    """Entropy of the next-token distribution at every position: [N, L, V] -> [N, L]."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(dim=-1)
-
-
 def ppo_kl_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor,
                 advantages: torch.Tensor, mask: torch.Tensor, clip_eps: float = 0.2,
-                kl_coef: float = 0.05, kl_estimator: KLEstimator = "k3"
+                kl_coef: float = 0.05, kl_estimator: KLLossEstimator = "k2"
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The paper's Eq. 2 as a loss: token-mean of clipped surrogate + beta * KL to reference."""
+    """The paper's Eq. 2 as a loss: token-mean of clipped surrogate + beta * KL term.
+
+    kl_coef = 0 leaves the KL out of the loss (kl_mode 'reward' puts it in the advantages).
+    """
     surrogate, was_clipped = clipped_surrogate(logp, old_logp, advantages, clip_eps)
-    kl = kl_penalty(logp, ref_logp, kl_estimator)
-    loss = masked_mean(surrogate + kl_coef * kl, mask)
+    loss_terms = surrogate
     stats = {
         "policy/surrogate": masked_mean(surrogate, mask).detach(),
-        "policy/kl": masked_mean(kl, mask).detach(),
+        # k1 at the current policy: log pi - log ref per token, the sampled estimate of
+        # KL(pi || ref) (unbiased while pi is the sampling policy).
+        "policy/kl": masked_mean(logp - ref_logp, mask).detach(),
         "policy/clipfrac": masked_mean(was_clipped, mask).detach(),
         "policy/approx_kl_old": masked_mean(0.5 * (logp - old_logp).square(), mask).detach(),
     }
-    return loss, stats
+    if kl_coef:
+        kl_term = kl_loss_term(logp, ref_logp, kl_estimator)
+        loss_terms = surrogate + kl_coef * kl_term
+        stats["policy/kl_term"] = masked_mean(kl_term, mask).detach()
+    return masked_mean(loss_terms, mask), stats

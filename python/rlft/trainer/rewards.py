@@ -1,45 +1,47 @@
-"""Reward shaping: normalised env reward, the invalid-output penalty, the exploration bonus."""
+"""Reward shaping: scale-normalised env reward, the invalid-output penalty, the exploration
+bonus."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+from gymnasium.wrappers.utils import RunningMeanStd
 
 
-@dataclass
-class RunningMeanStd:
-    """Running mean and variance of env rewards (Chan et al.'s parallel update).
+class RewardScaler:
+    """Scale-only normalisation of env rewards, Gymnasium's ``NormalizeReward`` rule: rewards
+    are divided by a running standard deviation of each row's discounted return, never shifted.
 
-    Normalising the env reward before adding the -5 penalty keeps the penalty's scale fixed
-    whatever the env's reward scale (the paper normalises env rewards, Table 1).
+    Normalising before the -5 penalty is added keeps the penalty's weight fixed whatever the
+    env's reward scale (the paper normalises env rewards). Subtracting a running mean instead
+    would put ``-mean / std`` on every step, zero-reward ones included: a shaping that is not
+    potential-based and pays for longer or shorter episodes. Here a zero reward stays zero.
     """
 
-    mean: float = 0.0
-    var: float = 1.0
-    count: float = 1e-4
+    def __init__(self, gamma: float, epsilon: float = 1e-8) -> None:
+        self.gamma = gamma
+        self.epsilon = epsilon
+        self.return_stats = RunningMeanStd(shape=())
 
-    def update(self, values: np.ndarray) -> None:
-        values = np.asarray(values, dtype=np.float64).ravel()
-        if values.size == 0:
-            return
-        batch_mean = float(values.mean())
-        batch_var = float(values.var())
-        total = self.count + values.size
-        delta = batch_mean - self.mean
-        self.mean += delta * values.size / total
-        m2 = self.var * self.count + batch_var * values.size + delta**2 * self.count * values.size / total
-        self.var = m2 / total
-        self.count = total
+    def scale(self, rewards: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """rewards, present: [rows, steps] of one rollout, every row one episode from step 0
+        (present is False after a row ended). Updates the running statistics with every
+        present step's discounted return so far, then divides all rewards by their std."""
+        rewards = np.where(present, np.asarray(rewards, dtype=np.float64), 0.0)
+        running = np.zeros(rewards.shape[0])
+        for step in range(rewards.shape[1]):
+            running = self.gamma * running + rewards[:, step]
+            if present[:, step].any():
+                self.return_stats.update(running[present[:, step]])
+        return rewards / np.sqrt(self.return_stats.var + self.epsilon)
 
-    def normalize(self, values: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-        return (np.asarray(values, dtype=np.float64) - self.mean) / np.sqrt(self.var + eps)
+    def state_dict(self) -> dict[str, float]:
+        stats = self.return_stats
+        return {"mean": float(stats.mean), "var": float(stats.var), "count": float(stats.count)}
 
-    def state_dict(self) -> dict:
-        return {"mean": self.mean, "var": self.var, "count": self.count}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.mean, self.var, self.count = state["mean"], state["var"], state["count"]
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        stats = self.return_stats
+        stats.mean, stats.var, stats.count = (np.float64(state["mean"]), np.float64(state["var"]),
+                                              float(state["count"]))
 
 
 def shaped_reward(env_reward: np.ndarray, invalid: np.ndarray, penalty: float = -5.0,
@@ -47,7 +49,7 @@ def shaped_reward(env_reward: np.ndarray, invalid: np.ndarray, penalty: float = 
                   ) -> np.ndarray:
     """r = r_env (already normalised) + penalty * [no valid action] + bonus * [untried action].
 
-    env_reward, invalid, novel_action: [B] for one step.
+    All arrays have one entry per transition.
     """
     reward = np.asarray(env_reward, dtype=np.float64) + penalty * np.asarray(invalid, dtype=bool)
     if novel_action is not None and exploration_bonus:

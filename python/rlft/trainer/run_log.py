@@ -23,12 +23,25 @@ class RunLog:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
+            # A resumed run drops the events of the iterations it replays (no duplicate steps).
+            self._tb = SummaryWriter(str(self.out_dir / "tensorboard"),
+                                     purge_step=start_iteration or None)
         if wandb:
             import wandb as wandb_module  # optional dependency
 
             self._wandb = wandb_module.init(project="rlft", config=config,
-                                            dir=str(self.out_dir), resume="allow")
+                                            dir=str(self.out_dir), id=self._wandb_id(),
+                                            resume="allow")
+
+    def _wandb_id(self) -> str:
+        """The run directory's Weights & Biases run id, made on first use, so that a resumed
+        run continues the same wandb run."""
+        path = self.out_dir / "wandb_run_id"
+        if not path.is_file():
+            import uuid
+
+            path.write_text(uuid.uuid4().hex[:16] + "\n")
+        return path.read_text().strip()
 
     @staticmethod
     def _truncate(path: Path, start_iteration: int) -> None:

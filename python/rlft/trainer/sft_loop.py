@@ -17,14 +17,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from rlft.trainer.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
 from rlft.trainer.config import ConfigError, TrainConfig, validate
-from rlft.trainer.engine import World, build_engine, init_world
-from rlft.trainer.evaluate import evaluate_policy, finish_run, prompt_config
+from rlft.trainer.engine import World, agree_any, build_engine, init_world
+from rlft.trainer.evaluate import evaluate_policy, finish_run
 from rlft.trainer.loop import add_lora, load_policy_model
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.run_log import RunLog
-
 
 
 def target_nll(module: Any, batch: TokenBatch) -> torch.Tensor:
@@ -38,8 +37,8 @@ def target_nll(module: Any, batch: TokenBatch) -> torch.Tensor:
 # ----------------------------------------------------------------------------- data
 
 def load_sft_records(config: TrainConfig) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The manifest and records of sft.dataset, checked against the env section: the
-    evaluation renders prompts from config.env, so they must be the prompts trained on."""
+    """The manifest and records of sft.dataset, checked against the env and prompt sections:
+    the evaluation renders prompts from them, so they must be the prompts trained on."""
     from rlft.sft.dataset import DatasetError, read_examples, read_manifest
 
     try:
@@ -52,12 +51,12 @@ def load_sft_records(config: TrainConfig) -> tuple[dict[str, Any], list[dict[str
         raise ConfigError(f"env.name is {config.env.name!r} but sft.dataset was played on "
                           f"{data_env!r}")
     # Every prompt setting (cot, history_window, summary, variant, ...) must agree.
-    ours = dataclasses.asdict(prompt_config(config))
-    theirs = manifest["prompt_config"]
+    ours = config.prompt.to_dict()
+    theirs = manifest["config"]["prompt"]
     for name in sorted(set(ours) & set(theirs)):
         if ours[name] != theirs[name]:
-            raise ConfigError(f"the prompt setting {name} is {ours[name]!r} here (env.{name} "
-                              f"or its env section twin) but {theirs[name]!r} in sft.dataset")
+            raise ConfigError(f"prompt.{name} is {ours[name]!r} here but {theirs[name]!r} in "
+                              f"sft.dataset")
     if config.sft.max_examples:
         records = records[:config.sft.max_examples]
     return manifest, records
@@ -146,10 +145,12 @@ def _plot_losses(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def train_sft(config: TrainConfig) -> dict[str, Any]:
+    out = Path(config.run.out_dir)
+    # Before any work, and before this run's config.json replaces the saved one.
+    resume_tag = checkpoint_to_resume(config, out)
     world: World = init_world(config.engine.threads)
     validate(config, world.size)
     torch.manual_seed(config.run.seed)
-    out = Path(config.run.out_dir)
     manifest, records = load_sft_records(config)
     train_records, val_records = split_by_episode(records, config.sft.val_fraction,
                                                   config.run.seed)
@@ -159,7 +160,6 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         (out / "dataset_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     checkpoints = out / "checkpoints"
-    resume_tag = latest_checkpoint(checkpoints) if config.run.resume else None
 
     from rlft.sft.encoding import encode_examples
 
@@ -172,6 +172,11 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
         lm = add_lora(config, lm)
     engine, scheduler = build_engine(_engine_config(config), lm, world, steps)
     synced = config.engine.zero_stage == 3 and world.size > 1
+    any_active = (lambda flag: agree_any(flag, world)) if synced else bool
+
+    def evaluate(lm: Any) -> dict[str, Any]:
+        """The held-out evaluation; under ZeRO-3 on several ranks in lock-step."""
+        return evaluate_policy(config, lm, tokenizer, synced, any_active)
 
     start_step = 0
     results: dict[str, Any] = {}
@@ -188,7 +193,7 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
 
     if config.eval.at_start and "start policy" not in results:
         engine.eval()
-        results["start policy"] = evaluate_policy(config, engine.module.lm, tokenizer, synced)
+        results["start policy"] = evaluate(engine.module.lm)
         engine.train()
 
     from tqdm.auto import tqdm
@@ -217,8 +222,9 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
         window["seconds"] += time.perf_counter() - t0
         window["steps"] += 1
         bar.update(1)
-        done = step + 1 == steps or (config.run.time_limit_s and
-                                     time.perf_counter() - started > config.run.time_limit_s)
+        done = step + 1 == steps or agree_any(   # the same decision on every rank
+            bool(config.run.time_limit_s)
+            and time.perf_counter() - started > config.run.time_limit_s, world)
         if (step + 1) % config.sft.log_every == 0 or done:
             metrics = {
                 "sft/loss": window["loss"] / window["micro"],
@@ -240,6 +246,6 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
             break
     bar.close()
 
-    finish_run(config, engine, tokenizer, results, out, world, synced, _plot_losses)
+    finish_run(config, engine, tokenizer, results, out, world, evaluate, _plot_losses)
     log.close()
     return results

@@ -106,7 +106,7 @@ def load_warm_start(lm: torch.nn.Module, directory: Path) -> None:
     if not files:
         raise FileNotFoundError(
             f"{directory} holds no warm-started weights, but the run directory has a checkpoint "
-            f"to resume from; use a fresh run.out_dir or run.resume=false")
+            f"to resume from; use a fresh run.out_dir or run.resume=never")
     state: dict[str, torch.Tensor] = {}
     for file in files:
         state.update(load_file(str(file)))
