@@ -213,8 +213,8 @@ class FixedAnswerGenerator:
     """A generation engine behind the agent's interface (as a serving engine would be): it
     answers every prompt with the same token ids and reports what it was given."""
 
-    def __init__(self, answer_ids):
-        self.answer_ids, self.prefixes, self.prompts = answer_ids, [], []
+    def __init__(self, answer_ids, text):
+        self.answer_ids, self.text, self.prefixes, self.prompts = answer_ids, text, [], []
 
     def start_rollout(self, prefix_ids):
         self.prefixes.append(list(prefix_ids))
@@ -223,7 +223,7 @@ class FixedAnswerGenerator:
         from rlft.agents.generation import Generations
 
         self.prompts.extend(prompts)
-        return Generations(texts=["ACTION=green"] * len(prompts),
+        return Generations(texts=[self.text] * len(prompts),
                            prompt_ids=[list(p) for p in prompts],
                            token_ids=[list(self.answer_ids) for _ in prompts])
 
@@ -231,7 +231,7 @@ class FixedAnswerGenerator:
 def test_any_generation_engine_behind_the_interface(tiny_model):
     model, tokenizer = tiny_model
     answer = tokenizer("ACTION=green", add_special_tokens=False)["input_ids"]
-    engine = FixedAnswerGenerator(answer + [tokenizer.eos_token_id])
+    engine = FixedAnswerGenerator(answer + [tokenizer.eos_token_id], "ACTION=green")
     env = make("mab", num_envs=3, seed=0, num_arms=5, horizon=2)
     agent = LLMAgent(None, tokenizer, env, generator=engine)
     rollout = run_episodes(env, agent, num_episodes=2, seed=0)
@@ -241,3 +241,21 @@ def test_any_generation_engine_behind_the_interface(tiny_model):
     assert all(r.prompt_ids[:len(engine.prefixes[0])] == engine.prefixes[0] for r in records)
     assert all(r.answer_ids == answer + [tokenizer.eos_token_id] for r in records)
     assert sorted(map(tuple, (r.prompt_ids for r in records))) == sorted(map(tuple, engine.prompts))
+
+
+def test_answer_prefix_protocol_completes_the_label(tiny_model):
+    model, tokenizer = tiny_model
+    label = tokenizer("green", add_special_tokens=False)["input_ids"]
+    engine = FixedAnswerGenerator(label + [tokenizer.eos_token_id], "green")
+    env = make("mab", num_envs=2, seed=0, num_arms=5, horizon=2)
+    prompt = PromptConfig(cot=False, answer_prefix=True)
+    rollout = run_episodes(env, LLMAgent(None, tokenizer, env, prompt, generator=engine), seed=0)
+    records = _records(rollout)
+    assert (rollout.actions == 1).all() and not rollout.invalid.any()
+    assert all(r.prompt.endswith("<|im_start|>assistant\nACTION=") for r in records)
+    assert all(r.generation == "green" and r.status == "OK" for r in records)
+    # The prefix is prompt, not answer: its tokens end every prompt's ids.
+    prefix = tokenizer("ACTION=", add_special_tokens=False)["input_ids"]
+    assert all(r.prompt_ids[-len(prefix):] == prefix for r in records)
+    with pytest.raises(ValueError, match="answer_prefix .* needs cot=False"):
+        PromptConfig(answer_prefix=True)

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
-from rlft.sft import DataConfig, encode_examples, make_dataset
+from rlft.sft import encode_examples, make_dataset
+from rlft.text.prompts import PromptConfig
 from rlft.trainer.config import ConfigError, load_config
 from rlft.trainer.policy import PolicyWithValue, collate
 from rlft.trainer.sft_loop import (load_sft_records, split_by_episode, step_indices,
-from rlft.text.prompts import PromptConfig
-from sft_helpers import data_config
                                    target_nll)
+from sft_helpers import data_config
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN = str(REPO / "python" / "rlft" / "train.py")

@@ -27,7 +27,7 @@ from rlft.text.chat import format_chat, shared_chat_prefix
 from rlft.text.env_prompts import CbPrompter, MabPrompter, PromptBatch, TicTacToePrompter
 from rlft.text.prompts import (PromptConfig, describe_user, epsilon_greedy_rationale,
                                try_all_rationale)
-from rlft.text.templates import SELF_CORRECTION_MESSAGE
+from rlft.text.templates import ANSWER_PREFIX, SELF_CORRECTION_MESSAGE
 
 
 @dataclass
@@ -148,10 +148,11 @@ class LLMAgent(BatchedAgent):
             label = batch.displayed_label(int(row), int(forced_actions[row]))
             rationale = (try_all_rationale(label) if forced_kind[row] == "try_all"
                          else epsilon_greedy_rationale(label))
+            if self.prompt.answer_prefix:  # the prompt has written 'ACTION=' already
+                rationale = label
             texts[row] = rationale
-            chats[row] = format_chat(self.tokenizer, [{"role": "user",
-                                                       "content": batch.texts[row]}]) \
-                if self.tokenizer is not None else batch.texts[row]
+            chats[row] = self._chat(batch.texts[row]) if self.tokenizer is not None \
+                else batch.texts[row]
             if self._encoder is not None:
                 tokens[row] = self._forced_tokens(chats[row], rationale)
         parsed = self._parse(texts, batch, legal)
@@ -172,6 +173,12 @@ class LLMAgent(BatchedAgent):
                               self.env.buffers["truncated"])
 
     # --- one step's pieces -------------------------------------------------------------
+
+    def _chat(self, prompt: str) -> str:
+        """The prompt as one user turn of the chat, with the generation prompt; under the
+        answer-prefix protocol followed by 'ACTION=' for the model to complete."""
+        chat = format_chat(self.tokenizer, [{"role": "user", "content": prompt}])
+        return chat + ANSWER_PREFIX if self.prompt.answer_prefix else chat
 
     def _forced_actions(self, obs: Observation, legal: np.ndarray | None
                         ) -> tuple[np.ndarray, list[str]]:
@@ -199,7 +206,7 @@ class LLMAgent(BatchedAgent):
                    ) -> tuple[list[str], list[str], Generations | None]:
         """Answers for the rows the model decides: (final answer texts, chat-formatted prompts,
         the generations' token ids when each answer is one plain generation, else None)."""
-        chats = [format_chat(self.tokenizer, [{"role": "user", "content": p}]) for p in prompts]
+        chats = [self._chat(p) for p in prompts]
         samples = self.exploration.self_consistency
         generated = self._generate([chat for chat in chats for _ in range(samples)])
         answers = generated.texts
@@ -255,5 +262,7 @@ class LLMAgent(BatchedAgent):
         label_legal = None
         if legal is not None:  # legal mask over displayed labels
             label_legal = np.take_along_axis(legal, batch.action_of_label, axis=1)
+        if self.prompt.answer_prefix:  # the answer is the completion of 'ACTION='
+            texts = [ANSWER_PREFIX + text for text in texts]
         parsed = self._parser.parse(texts, label_legal)
         return ParseResult(batch.env_actions(parsed.actions), parsed.status)

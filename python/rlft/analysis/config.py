@@ -17,7 +17,8 @@ from rlft.models.loading import PRESETS_HELP
 from rlft.text.prompts import PromptConfig
 
 NOISE_LEVELS = ("low", "medium", "high")
-COT_SETTINGS = ("cot", "no_cot")
+# no_cot_prefix: no CoT under the answer-prefix protocol (the prompt ends with ACTION=).
+COT_SETTINGS = ("cot", "no_cot", "no_cot_prefix")
 UCB_FORMULAS = ("ucb1", "inverse_sqrt")
 
 
@@ -127,8 +128,10 @@ class GreedinessConfig(EpisodeAnalysisBase):
     arms: list[int] = field(default_factory=lambda: [10, 20], metadata={
         "help": "Arm counts K to analyse, e.g. --arms 10 --arms 20 or --arms 10,20 "
                 "(paper: 10 and 20)."})
-    cot_settings: list[str] = field(default_factory=lambda: list(COT_SETTINGS), metadata={
-        "help": "Prompts to analyse: cot, no_cot or both (paper: both)."})
+    cot_settings: list[str] = field(default_factory=lambda: ["cot", "no_cot"], metadata={
+        "help": "Prompts to analyse: cot, no_cot (the paper's two), and no_cot_prefix (no CoT "
+                "under the answer-prefix protocol: the prompt ends with 'ACTION=', for models "
+                "that do not follow the format)."})
     max_new_tokens: int = field(default=256, metadata={
         "help": "Generation budget G with CoT (paper: 256)."})
     no_cot_max_new_tokens: int = field(default=16, metadata={

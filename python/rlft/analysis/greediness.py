@@ -82,9 +82,11 @@ def _default_factory(config: GreedinessConfig, arms: int, cot: str,
             policy.extend(load_policy(config))
         model, tokenizer = policy
         budget = config.max_new_tokens if cot == "cot" else config.no_cot_max_new_tokens
-        prompt = dataclasses.replace(config.prompt, cot=cot == "cot")
-        return llm_agent(model, tokenizer, env, prompt=prompt, max_new_tokens=budget, temperature=config.temperature,
-                         batch_size=config.batch_size, extra_patterns=config.answer_pattern)
+        prompt = dataclasses.replace(config.prompt, cot=cot == "cot",
+                                     answer_prefix=cot == "no_cot_prefix")
+        return llm_agent(model, tokenizer, env, prompt=prompt, max_new_tokens=budget,
+                         temperature=config.temperature, batch_size=config.batch_size,
+                         extra_patterns=config.answer_pattern)
     return build
 
 

@@ -75,6 +75,10 @@ class PromptConfig:
         "help": "tic-tac-toe: list the legal actions (empty cells) after the current state"})
     reward_decimals: int = field(default=2, metadata={
         "help": "decimals of bandit rewards in history and summary lines"})
+    answer_prefix: bool = field(default=False, metadata={
+        "help": "answer-prefix protocol, for models that do not follow the output format: the "
+                "prompt ends with the format's prefix 'ACTION=' (after the chat's generation "
+                "prompt) and the model completes the label, parsed as usual; needs cot=False"})
 
     def __post_init__(self) -> None:
         self.validate()
@@ -89,12 +93,15 @@ class PromptConfig:
         if self.variant not in MAB_VARIANTS:
             raise ValueError(f"variant must be one of {MAB_VARIANTS}, got {self.variant!r}")
         for name in ("cot", "ucb_instructed", "summary", "randomise_labels",
-                     "show_legal_actions"):
+                     "show_legal_actions", "answer_prefix"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.ucb_instructed and not self.cot:
             raise ValueError("ucb_instructed asks the model to write its UCB values, so it needs "
                              "cot=True")
+        if self.answer_prefix and self.cot:
+            raise ValueError("answer_prefix ends the prompt at 'ACTION=', leaving no room for a "
+                             "rationale: it needs cot=False")
         window = self.history_window
         if window is not None and (isinstance(window, (bool, np.bool_))
                                    or not isinstance(window, (int, np.integer)) or window < 0):

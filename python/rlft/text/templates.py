@@ -176,6 +176,9 @@ UCB_RATIONALE_COMPACT_LINE_UNTRIED = "{label}: 0"
 UCB_RATIONALE_COMPACT_EXPLORE = "Untried: {label}."
 UCB_RATIONALE_COMPACT_EXPLOIT = "Highest UCB: {label}."
 ACTION_ANSWER = "ACTION={label}"
+# The answer-prefix protocol (PromptConfig.answer_prefix): the prompt ends here and the model
+# completes the label.
+ANSWER_PREFIX = "ACTION="
 
 LABEL_SEPARATOR = ", "
 SECTION_SEPARATOR = "\n\n"
