@@ -33,7 +33,11 @@ answers, plain ``generate`` on whole prompts: `LegacyGenerator`) lives only in t
 (`legacy_path`).
 
     RLFT_CORE_DIR=build/<dir> PYTHONPATH=python python benchmarks/trainer.py [--repeats 2]
-        [--skip-rss] [--skip-smollm2] [--smoke --out DIR]
+        [--threads 1] [--skip-rss] [--skip-smollm2] [--smoke --out DIR]
+
+On a machine shared with other jobs, --threads 1 gives steadier ratios: with two threads per
+process and more runnable threads than cores, every parallel region waits for a descheduled
+thread, which penalises code with many small kernels more than code with few large ones.
 
 ``--smoke`` runs every part at toy sizes (the tiny preset in place of SmolLM2, one ZeRO launch)
 and writes into --out (a temporary directory by default), never into benchmarks/results.
@@ -721,7 +725,11 @@ def commit() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=2, help="measured repeats of each part")
-    parser.add_argument("--skip-rss", action="store_true", help="skip (c), the ZeRO launches")
+    parser.add_argument("--skip-rss", action="store_true",
+                        help="skip (c), the ZeRO launches, keeping the output file's zero_rss")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (engine.threads; 0: the config's, cores / ranks). 1 "
+                             "is steadier on a machine shared with other jobs")
     parser.add_argument("--skip-smollm2", action="store_true", help="skip (e)")
     parser.add_argument("--launch-timeout", type=int, default=300)
     parser.add_argument("--smoke", action="store_true",
@@ -734,6 +742,8 @@ def main() -> None:
     if args.smoke and out.resolve().parent == RESULTS.parent.resolve():
         parser.error("--smoke never writes into benchmarks/results")
     smoke = list(SMOKE_OVERRIDES) if args.smoke else []
+    if args.threads:
+        smoke.append(f"engine.threads={args.threads}")
     repeats = 1 if args.smoke else args.repeats
 
     import torch
@@ -746,6 +756,10 @@ def main() -> None:
     if not args.skip_rss:
         results["zero_rss"] = bench_zero_rss(args.launch_timeout,
                                              (3,) if args.smoke else STAGES, args.smoke)
+    elif out.is_file() and "zero_rss" in json.loads(out.read_text()):
+        earlier = json.loads(out.read_text())
+        results["zero_rss"] = earlier["zero_rss"]
+        results["zero_rss_commit"] = earlier.get("zero_rss_commit", earlier.get("commit"))
     setup = build_trainer([*OVERHEAD_OVERRIDES, *smoke], warm_start=False)
     results["threads"] = torch.get_num_threads()
     rollout_results, transitions = bench_rollout(setup, repeats)
