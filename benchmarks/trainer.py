@@ -715,7 +715,8 @@ def commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "python", "benchmarks"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "python", "benchmarks",
+                                ":!benchmarks/results"],
                                cwd=ROOT, capture_output=True, text=True).stdout.strip()
         return head + ("+uncommitted" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
