@@ -1,7 +1,8 @@
 """Trainer costs on CPU, measured in one run and written to benchmarks/results/trainer.json:
 
-(a) rollout overhead: wall time of a rollout (rlft.trainer.rollout.collect) vs the generate() calls inside it; the rest
-    (prompting, chat template, parsing, env stepping, bookkeeping) is framework overhead
+(a) rollout overhead: wall time of a rollout (rlft.trainer.rollout.collect) vs the generate()
+    calls inside it; the rest (prompting, chat template, parsing, env stepping, bookkeeping) is
+    framework overhead
     -> ``rollout_overhead_frac`` (target <= 0.10). Also against the bare ``model.generate``
     calls alone (tokenising, decoding and the prefill of each row's own tokens count as
     overhead there).
@@ -13,10 +14,12 @@
     model (benchmarks/zero_rss.py under the deepspeed launcher, OMP_NUM_THREADS=1).
 (d) ``iteration_speedup_cpu_default`` (target >= 3): one training iteration of the embedded
     default (configs/cpu_default.yaml after its warm start) on the path before shared-prefix
-    reuse and on today's, interleaved repeat by repeat, from the same weights and optimizer
-    state and with the same seeds: wall time of rollout / log-probs / update, and the token
-    positions each phase runs through the model per transition next to the transition's
-    unique tokens (its rollout's shared prefix counted once).
+    reuse and on today's, from the same weights and optimizer state and with the same seeds,
+    interleaved phase by phase; each phase's figure is its fastest of --repeats + 1 repeats
+    (the least disturbed by other processes; process CPU time is reported too): wall time of
+    rollout / log-probs / update, and the token positions (padding included) each phase runs
+    through the model per transition next to the transition's unique tokens (its rollout's
+    shared prefix counted once).
 (e) ``smollm2_rollout_vs_hf_generate`` (target >= 2): one rollout step of SmolLM2-135M-Instruct
     with the paper's CoT prompt, 16 rows, 64 sampled tokens each: rlft's generate() (the
     prompts' shared prefix run once, in the step) against bare Hugging Face ``generate`` on the
@@ -26,10 +29,15 @@
     counted) over the fp32 matmul throughput measured here (2048^3).
 
 The path before shared-prefix reuse (every prompt in full: left-padded prompts and right-padded
-answers, plain ``generate`` on whole prompts) lives only in this file (`legacy_path`).
+answers, plain ``generate`` on whole prompts: `LegacyGenerator`) lives only in this file
+(`legacy_path`).
 
     RLFT_CORE_DIR=build/<dir> PYTHONPATH=python python benchmarks/trainer.py [--repeats 2]
-        [--skip-rss] [--skip-smollm2] [--smoke --out DIR]
+        [--threads 1] [--skip-rss] [--skip-smollm2] [--smoke --out DIR]
+
+On a machine shared with other jobs, --threads 1 gives steadier ratios: with two threads per
+process and more runnable threads than cores, every parallel region waits for a descheduled
+thread, which penalises code with many small kernels more than code with few large ones.
 
 ``--smoke`` runs every part at toy sizes (the tiny preset in place of SmolLM2, one ZeRO launch)
 and writes into --out (a temporary directory by default), never into benchmarks/results.
@@ -166,25 +174,37 @@ def legacy_generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]]
     return Generations(texts, [list(p) for p in prompts], token_ids)
 
 
+class LegacyGenerator:
+    """The old rollout engine, a TokenGenerator: plain `generate` on whole prompts."""
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+
+    def start_rollout(self, prefix_ids: Sequence[int]) -> None:
+        pass  # nothing is shared
+
+    def generate(self, prompts: Sequence[Sequence[int]], sampling: Any, seed: int | None) -> Any:
+        return legacy_generate(self.model, self.tokenizer, prompts, sampling, seed=seed)
+
+
 @contextmanager
-def legacy_path() -> Iterator[None]:
-    """Within the context the trainer and the agent take the old path."""
-    import rlft.agents.llm_agent as agent_module
+def legacy_path(agent: Any) -> Iterator[None]:
+    """Within the context the trainer's teacher-forced passes and `agent` take the old path."""
     import rlft.trainer.loop as loop_module
 
-    saved = (loop_module.collate, loop_module.answer_logprobs, agent_module.generate)
+    saved = (loop_module.collate, loop_module.answer_logprobs, agent.generator)
     loop_module.collate, loop_module.answer_logprobs = legacy_collate, legacy_answer_logprobs
-    agent_module.generate = legacy_generate
+    agent.generator = LegacyGenerator(agent.model, agent.tokenizer)
     try:
         yield
     finally:
-        loop_module.collate, loop_module.answer_logprobs, agent_module.generate = saved
+        loop_module.collate, loop_module.answer_logprobs, agent.generator = saved
 
 
 @contextmanager
-def path(name: str) -> Iterator[None]:
+def path(name: str, agent: Any) -> Iterator[None]:
     if name == "old":
-        with legacy_path():
+        with legacy_path(agent):
             yield
     else:
         yield
@@ -433,73 +453,108 @@ def unique_tokens_per_transition(transitions: Any) -> float:
     return (shared + own) / len(prompts)
 
 
-def one_iteration(setup: dict[str, Any], seed: int, iteration: int) -> dict[str, Any]:
-    """Rollout, old + reference log-probs and the PPO update, as loop.train runs them, with
-    the seconds and token positions of each phase."""
+class Phase:
+    """Wall and process CPU seconds and the token positions of one phase."""
+
+    def __init__(self, counter: PositionCounter) -> None:
+        self.counter = counter
+
+    def __enter__(self) -> "Phase":
+        self.positions = self.counter.total
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.wall = time.perf_counter() - self.wall
+        self.cpu = time.process_time() - self.cpu
+        self.positions = self.counter.total - self.positions
+
+
+PHASES = ("rollout", "logprobs", "update")
+
+
+def iteration_phases(setup: dict[str, Any], state: tuple[Any, Any, Any], seed: int,
+                     iteration: int) -> dict[str, dict[str, Any]]:
+    """One iteration (rollout, old + reference log-probs, the PPO update, as loop.train runs
+    them) on both paths, interleaved phase by phase so that load from other processes hits
+    both alike; each path's update starts from the same saved state."""
     from rlft.trainer.loop import (compute_advantages, ppo_update, rollout_logprobs,
                                    sequence_kl)
     from rlft.trainer.rewards import RewardScaler
     from rlft.trainer.rollout import collect
 
-    config, world, engine = setup["config"], setup["world"], setup["engine"]
+    config, world, engine, agent = setup["config"], setup["world"], setup["engine"], \
+        setup["agent"]
     counter = PositionCounter([engine.module.lm, setup["reference"].module.lm])
-    marks, times = [0], [time.perf_counter()]
-
-    def mark() -> None:
-        marks.append(counter.total)
-        times.append(time.perf_counter())
-
-    rollout, steps = collect(setup["env"], setup["agent"], seed=seed)
-    mark()
-    old, ref, values = rollout_logprobs(config, engine, setup["reference"], steps,
-                                        setup["pad_id"], world.device, False)
-    _, advantage, returns = compute_advantages(config, steps, rollout.actions.shape[0],
-                                               RewardScaler(config.algo.gamma), values,
-                                               sequence_kl(old, ref))
-    mark()
-    ppo_update(config, engine, steps, old, ref, advantage, returns, values, setup["pad_id"],
-               world.device, iteration, world)
-    mark()
+    names = ("old", "new") if iteration % 2 == 0 else ("new", "old")
+    runs: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for name in names:
+        _restore(setup, state)
+        with path(name, agent), Phase(counter) as phase:
+            runs[name]["collected"] = collect(setup["env"], agent, seed=seed)
+        runs[name]["rollout"] = phase
+    for name in names:
+        run = runs[name]
+        with path(name, agent), Phase(counter) as phase:
+            run["logprob_data"] = rollout_logprobs(config, engine, setup["reference"],
+                                                   run["collected"][1], setup["pad_id"],
+                                                   world.device, False)
+        run["logprobs"] = phase
+    for name in names:
+        run = runs[name]
+        rollout, steps = run["collected"]
+        old, ref, values = run["logprob_data"]
+        _, advantage, returns = compute_advantages(config, steps, rollout.actions.shape[0],
+                                                   RewardScaler(config.algo.gamma), values,
+                                                   sequence_kl(old, ref))
+        _restore(setup, state)
+        with path(name, agent), Phase(counter) as phase:
+            ppo_update(config, engine, steps, old, ref, advantage, returns, values,
+                       setup["pad_id"], world.device, iteration, world)
+        run["update"] = phase
     counter.close()
-    transitions = len(steps)
-    phases = ("rollout", "logprobs", "update")
-    return {
-        "seconds": {p: times[i + 1] - times[i] for i, p in enumerate(phases)},
-        "positions_per_transition": {p: (marks[i + 1] - marks[i]) / transitions
-                                     for i, p in enumerate(phases)},
-        "update_positions": marks[3] - marks[2],
-        "transitions": transitions,
-        "unique_tokens_per_transition": unique_tokens_per_transition(steps),
-        "answer_tokens_per_transition": float(np.mean([len(t.answer_ids) for t in steps])),
-        "invalid_rate": rollout.invalid_rate,
-    }
+    _restore(setup, state)
+    out = {}
+    for name, run in runs.items():
+        rollout, steps = run["collected"]
+        out[name] = {
+            "wall_seconds": {p: run[p].wall for p in PHASES},
+            "cpu_seconds": {p: run[p].cpu for p in PHASES},
+            "positions_per_transition": {p: run[p].positions / len(steps) for p in PHASES},
+            "update_positions": run["update"].positions,
+            "transitions": len(steps),
+            "unique_tokens_per_transition": unique_tokens_per_transition(steps),
+            "answer_tokens_per_transition": float(np.mean([len(t.answer_ids) for t in steps])),
+            "invalid_rate": rollout.invalid_rate}
+    return out
 
 
 def bench_iteration(setup: dict[str, Any], repeats: int) -> dict[str, Any]:
-    """Old and new path, interleaved, each repeat from the same state and seeds."""
+    """Old and new path, `repeats` iterations each (seeds 100, 101, ...). A phase's figure is
+    its fastest repeat (the least disturbed by other processes)."""
     state = _snapshot(setup)
-    runs: dict[str, list[dict[str, Any]]] = {"old": [], "new": []}
-    for repeat in range(repeats):
-        for name in ("old", "new") if repeat % 2 == 0 else ("new", "old"):
-            _restore(setup, state)
-            with path(name):
-                runs[name].append(one_iteration(setup, seed=100 + repeat, iteration=repeat))
-    _restore(setup, state)
+    runs = [iteration_phases(setup, state, seed=100 + repeat, iteration=repeat)
+            for repeat in range(repeats)]
 
     def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        seconds = {p: float(np.mean([r["seconds"][p] for r in rows])) for p in rows[0]["seconds"]}
+        wall = {p: min(r["wall_seconds"][p] for r in rows) for p in PHASES}
+        cpu = {p: min(r["cpu_seconds"][p] for r in rows) for p in PHASES}
         positions = {p: float(np.mean([r["positions_per_transition"][p] for r in rows]))
-                     for p in rows[0]["positions_per_transition"]}
-        return {"iteration_seconds": sum(seconds.values()), "seconds": seconds,
+                     for p in PHASES}
+        return {"iteration_seconds": sum(wall.values()), "seconds": wall,
+                "iteration_cpu_seconds": sum(cpu.values()), "cpu_seconds": cpu,
                 "positions_per_transition": positions,
                 "positions_per_transition_all_phases": sum(positions.values()),
                 **{key: float(np.mean([r[key] for r in rows]))
                    for key in ("unique_tokens_per_transition", "answer_tokens_per_transition",
-                               "invalid_rate", "transitions", "update_positions")},
+                               "invalid_rate", "transitions")},
+                "update_positions": float(np.mean([r["update_positions"] for r in rows])),
                 "runs": rows}
 
-    old, new = summary(runs["old"]), summary(runs["new"])
+    old, new = summary([r["old"] for r in runs]), summary([r["new"] for r in runs])
     return {"iteration_speedup_cpu_default": old["iteration_seconds"] / new["iteration_seconds"],
+            "iteration_speedup_cpu_default_cpu_time": old["iteration_cpu_seconds"]
+            / new["iteration_cpu_seconds"],
             "iteration_old_path": old, "iteration_prefix_path": new,
             "iteration_config": "configs/cpu_default.yaml " + " ".join(setup["overrides"])
                                 + " (after its warm start)"}
@@ -631,7 +686,8 @@ def table(results: dict[str, Any]) -> str:
                      "| |")
     if "iteration_speedup_cpu_default" in results:
         old, new = results["iteration_old_path"], results["iteration_prefix_path"]
-        lines.append(f"| iteration_speedup_cpu_default | "
+        lines.append(f"| iteration_speedup_cpu_default (wall; process CPU time "
+                     f"{results['iteration_speedup_cpu_default_cpu_time']:.2f}) | "
                      f"{results['iteration_speedup_cpu_default']:.2f} | >= 3 |")
         for label, run in (("old path", old), ("prefix path", new)):
             s, p = run["seconds"], run["positions_per_transition"]
@@ -659,7 +715,8 @@ def commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "python", "benchmarks"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "python", "benchmarks",
+                                ":!benchmarks/results"],
                                cwd=ROOT, capture_output=True, text=True).stdout.strip()
         return head + ("+uncommitted" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
@@ -669,7 +726,11 @@ def commit() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=2, help="measured repeats of each part")
-    parser.add_argument("--skip-rss", action="store_true", help="skip (c), the ZeRO launches")
+    parser.add_argument("--skip-rss", action="store_true",
+                        help="skip (c), the ZeRO launches, keeping the output file's zero_rss")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (engine.threads; 0: the config's, cores / ranks). 1 "
+                             "is steadier on a machine shared with other jobs")
     parser.add_argument("--skip-smollm2", action="store_true", help="skip (e)")
     parser.add_argument("--launch-timeout", type=int, default=300)
     parser.add_argument("--smoke", action="store_true",
@@ -682,6 +743,8 @@ def main() -> None:
     if args.smoke and out.resolve().parent == RESULTS.parent.resolve():
         parser.error("--smoke never writes into benchmarks/results")
     smoke = list(SMOKE_OVERRIDES) if args.smoke else []
+    if args.threads:
+        smoke.append(f"engine.threads={args.threads}")
     repeats = 1 if args.smoke else args.repeats
 
     import torch
@@ -694,13 +757,17 @@ def main() -> None:
     if not args.skip_rss:
         results["zero_rss"] = bench_zero_rss(args.launch_timeout,
                                              (3,) if args.smoke else STAGES, args.smoke)
+    elif out.is_file() and "zero_rss" in json.loads(out.read_text()):
+        earlier = json.loads(out.read_text())
+        results["zero_rss"] = earlier["zero_rss"]
+        results["zero_rss_commit"] = earlier.get("zero_rss_commit", earlier.get("commit"))
     setup = build_trainer([*OVERHEAD_OVERRIDES, *smoke], warm_start=False)
     results["threads"] = torch.get_num_threads()
     rollout_results, transitions = bench_rollout(setup, repeats)
     results.update(rollout_results)
     results.update(bench_update(setup, transitions, repeats))
     default = build_trainer(smoke, warm_start=True)
-    results.update(bench_iteration(default, max(2, repeats)))
+    results.update(bench_iteration(default, 1 if args.smoke else args.repeats + 1))
     results.update(fraction_of_peak(default, results, 256 if args.smoke else 2048))
     if not args.skip_smollm2:
         results.update(bench_smollm2("tiny" if args.smoke else "smollm2-135m",
