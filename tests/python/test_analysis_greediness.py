@@ -122,14 +122,13 @@ def test_scripted_llm_answers_and_answer_patterns(tmp_path, tiny_model, monkeypa
     """The LLM agent path with scripted generations: an answer in prose ('the button labeled
     "red"') is invalid under the paper's parse (random actions, full coverage from the
     fallback alone) and always red with the extra pattern (coverage exactly 1/K)."""
-    import rlft.agents.llm_agent as llm_agent_module
     import rlft.models
-    from rlft.agents.generation import Generations
+    from rlft.agents.generation import Generations, HFGenerator
 
     monkeypatch.setattr(rlft.models, "load_model_and_tokenizer", lambda name, **kw: tiny_model)
     answer = 'The next action is to press the button labeled "red" and receive a reward'
-    monkeypatch.setattr(llm_agent_module, "generate", lambda model, tokenizer, prompts, *a, **k:
-                        Generations([answer] * len(prompts), [[]] * len(prompts),
+    monkeypatch.setattr(HFGenerator, "generate", lambda self, prompts, sampling, seed:
+                        Generations([answer] * len(prompts), [list(p) for p in prompts],
                                     [[1]] * len(prompts)))
     common = dict(arms=[5], cot_settings=["no_cot"], episodes=4, horizon=10)
     strict = run_greediness(GreedinessConfig(out=str(tmp_path / "strict"), **common),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import rlft
+
 REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = REPO / "benchmarks"
 # Imported by the others, or launched by trainer.py: covered by those runs.
@@ -18,8 +20,10 @@ HELPERS = {"zero_rss.py"}
 
 
 def _run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    # The scripts import the rlft these tests import (installed, or a source tree).
+    rlft_parent = str(Path(rlft.__file__).resolve().parents[1])
     env = dict(os.environ, HF_HUB_OFFLINE="1", DS_ACCELERATOR="cpu",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "python"),
+               PYTHONPATH=os.pathsep.join(filter(None, [rlft_parent,
                                                         os.environ.get("PYTHONPATH", "")])))
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)

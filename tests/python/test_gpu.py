@@ -200,8 +200,8 @@ def test_lora_reference_is_the_base_model_and_the_export_is_merged(device, world
     from rlft.trainer.loop import add_lora, load_policy_model
     from rlft.trainer.policy import PolicyWithValue
 
-    config = _config("model.lora=true", "model.lora_rank=4", *ONE_BATCH, "optim.lr=0.01",
-                     "optim.min_lr=0.01", "optim.warmup_steps=0")
+    config = _config("model.lora=true", "model.lora_rank=4", *ONE_BATCH, "optim.lr=0.003",
+                     "optim.min_lr=0.003", "optim.warmup_steps=0")
     lm, tokenizer = load_policy_model(config, world)
     base = _unsharded_loss(lm, tokenizer)
     lm = add_lora(config, lm)
@@ -215,7 +215,7 @@ def test_lora_reference_is_the_base_model_and_the_export_is_merged(device, world
     start = _loss(engine, tokenizer, world.device)
     assert start == pytest.approx(base, rel=RELATIVE[device])  # LoRA's B starts at zero
     losses = _train_steps(engine, tokenizer, world.device, steps=4)
-    assert losses[-1] < losses[0] - 0.5, losses  # measured in fp32 on CPU: 6.96 -> 5.67
+    assert losses[-1] < losses[0] - 0.5, losses  # fp32 on CPU, 1 or 2 threads: 6.96 -> 5.80
     trained = _loss(engine, tokenizer, world.device)
     with reference.active() as ref_module:
         assert _loss(ref_module, tokenizer, world.device) == pytest.approx(

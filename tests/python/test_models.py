@@ -550,5 +550,5 @@ def test_gemma3_converts_once_and_answers_through_the_plain_text_format(
     assert prompt == "<bos>Q: What is the capital of France?\nA:"  # the base model's BOS, then the format
     ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     assert ids[0] == tokenizer.bos_token_id and ids.count(tokenizer.bos_token_id) == 1
-    answer = generate(model, tokenizer, [prompt], SamplingConfig(max_new_tokens=8)).texts[0]
+    answer = generate(model, tokenizer, [ids], SamplingConfig(max_new_tokens=8)).texts[0]
     assert "Paris" in answer, answer
