@@ -2,7 +2,7 @@
 ``python python/rlft/train.py ...`` (one rank) or ``rlft train ...``.
 
 This file stays thin: run as a script, its own folder is first on sys.path, so everything
-lives in the installed ``rlft.trainer`` package (see PLATFORM.md)."""
+lives in the installed ``rlft.trainer`` package."""
 
 import sys
 

@@ -6,7 +6,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-# No model hub here: any stray lookup would hang ~50 s before failing (PLATFORM.md).
+# No model hub here: any stray lookup would hang ~50 s before failing.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # DeepSpeed's accelerator follows the machine: on a GPU machine the 1-rank world runs on CUDA.

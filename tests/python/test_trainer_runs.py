@@ -289,7 +289,7 @@ def test_zero3_tictactoe_two_ranks_stay_in_step(tmp_path):
 
 
 def test_zero3_first_loss_matches_unsharded_model(tmp_path, tiny_model):
-    """ZeRO-3 must start from the loaded weights, not a silent re-init (PLATFORM.md)."""
+    """ZeRO-3 must start from the loaded weights, not a silent re-init."""
     sys.path.insert(0, str(REPO / "tests" / "python" / "scripts"))
     from zero_first_loss import fixed_batch, mean_nll
 

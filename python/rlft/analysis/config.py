@@ -1,9 +1,9 @@
 """What ``rlft analyze greediness | frequency-bias | knowing-doing`` run: one dataclass per
-analysis, every field documented and mirrored as a CLI flag (spec §4.1-4.3).
+analysis, every field documented and mirrored as a CLI flag.
 
 Defaults are the paper's sizes (64 instances x 50 steps, 25K teacher-forced scorings, G = 2048
 for the knowing-doing gap): a GPU node's job. Shrink ``episodes``, ``horizon``,
-``num_histories`` ... to fit a CPU; docs/analysis.md lists sizes that fit 30 CPU minutes.
+``num_histories`` ... to fit a CPU.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class EpisodeAnalysisBase(AnalysisBase):
 
 @dataclass
 class GreedinessConfig(EpisodeAnalysisBase):
-    """Greediness: action coverage per step over parallel bandit instances (spec §4.1)."""
+    """Greediness: action coverage per step over parallel bandit instances."""
 
     out: str = field(default="runs/analysis_greediness", metadata={
         "help": "Run directory to write."})
@@ -168,7 +168,7 @@ class GreedinessConfig(EpisodeAnalysisBase):
 @dataclass
 class FrequencyBiasConfig(AnalysisBase):
     """Frequency bias: action probabilities of random-policy histories whose last action is
-    repeated 0..max_repetitions times, scored by teacher forcing (spec §4.2)."""
+    repeated 0..max_repetitions times, scored by teacher forcing."""
 
     out: str = field(default="runs/analysis_frequency_bias", metadata={
         "help": "Run directory to write."})
@@ -223,7 +223,7 @@ class FrequencyBiasConfig(AnalysisBase):
 @dataclass
 class KnowingDoingConfig(EpisodeAnalysisBase):
     """Knowing-doing gap: UCB-instructed prompt, the model's <ucb_values> vs the true UCB
-    values, and its actions classified optimal / greedy / other (spec §4.3)."""
+    values, and its actions classified optimal / greedy / other."""
 
     out: str = field(default="runs/analysis_knowing_doing", metadata={
         "help": "Run directory to write."})

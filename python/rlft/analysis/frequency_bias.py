@@ -1,4 +1,4 @@
-"""Frequency bias (spec §4.2, paper Fig. 4): does the policy copy the most frequent action?
+"""Frequency bias (paper Fig. 4): does the policy copy the most frequent action?
 
 Contexts: ``num_histories`` random-policy histories of ``min_history..max_history`` steps on a
 K-armed Gaussian bandit; for each, ``num_targets`` distinct target actions. Context (h, a, r)

@@ -1,4 +1,4 @@
-"""Greediness (spec §4.1, paper Fig. 3): how many arms does the policy ever try?
+"""Greediness (paper Fig. 3): how many arms does the policy ever try?
 
 Per setting (arms K x CoT or not) the policy plays ``episodes`` seeded bandit instances for T
 steps with the evaluation harness' rollout loop. Reported per setting:

@@ -1,4 +1,4 @@
-"""Knowing-doing gap (spec §4.3, paper Fig. 5): the policy can compute UCB but does it act on it?
+"""Knowing-doing gap (paper Fig. 5): the policy can compute UCB but does it act on it?
 
 The policy plays bandit episodes with the UCB-instructed prompt (``PromptConfig.ucb_instructed``)
 and writes its UCB value per arm inside ``<ucb_values>...</ucb_values>``. At each step:

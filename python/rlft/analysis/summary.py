@@ -1,5 +1,5 @@
 """Markdown summaries of the analyses, with the paper's Gemma2 numbers beside ours
-(spec §8.1-8.3; "n/r" = not reported in the paper's text)."""
+(the paper; "n/r" = not reported in the paper's text)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def greediness_summary(result: dict[str, Any], figures: Sequence[str]) -> str:
               "paper 27B"]
     return (f"# Greediness: {result['agent']}\n\n"
             "Coverage = share of arms tried by step T, mean over instances. The paper's "
-            "numbers are coverage at step 50 on 64 instances (spec §8.1). 'Model's own "
+            "numbers are coverage at step 50 on 64 instances. 'Model's own "
             "actions' leaves out the random actions played for unparsable answers. Answers "
             "read with: " + ", ".join(f"`{p}`" for p in result.get("answer_patterns", []))
             + ".\n\n"
@@ -79,7 +79,7 @@ def frequency_bias_summary(metrics: dict[str, Any], figures: Sequence[str]) -> s
             "(frequent and greedy counts as greedy); mass_* the probability mass on each; "
             "the last two columns follow the repeated (target) action itself.\n\n"
             + _table(header, rows)
-            + "\nPaper (spec §8.2; 2B 0-10 bucket before -> after RLFT: F_f 0.70 -> 0.35, "
+            + "\nPaper (the paper; 2B 0-10 bucket before -> after RLFT: F_f 0.70 -> 0.35, "
               "F_o 0.08 -> 0.35):\n\n"
             + _table(["model", "F_f", "corr(repetitions, entropy)"], paper_rows)
             + "\n" + _figures(figures))
@@ -100,5 +100,5 @@ def knowing_doing_summary(metrics: dict[str, Any], figures: Sequence[str]) -> st
             f"played) {_fmt(metrics['invalid_rate'])}; the action is the arm of the model's "
             f"own highest value in {_fmt(metrics['follows_own_values_rate'])} of parsed "
             "steps.\n\n% of all actions:\n\n" + _table(header, rows)
-            + "\nPaper, Gemma2 27B (spec §8.3):\n\n" + _table(header, paper_rows)
+            + "\nPaper, Gemma2 27B:\n\n" + _table(header, paper_rows)
             + "\n" + _figures(figures))

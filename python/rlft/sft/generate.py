@@ -3,7 +3,7 @@
 An example is one step of one episode: the prompt the policy would see (chat messages, not yet
 templated or tokenised: that depends on the model) and the target answer. Three experts:
 
-- ``ucb``: the paper's UCB expert (spec §6): every arm once in label order, then the highest
+- ``ucb``: the paper's UCB expert: every arm once in label order, then the highest
   mean + sqrt(1 / count), lowest index on ties. bc targets are ``ACTION=<label>``; tc targets
   are the Fig. 12 rationale (``ucb_thought_rationale``) ending in the same action.
 - ``minimax``: the perfect tic-tac-toe player; targets ``ACTION=<cell>``.

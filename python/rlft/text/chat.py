@@ -1,6 +1,6 @@
 """Chat formatting through the tokenizer's own chat template.
 
-Instruction-tuned models expect their chat pre- and post-fixes (spec §3.1). Some templates have
+Instruction-tuned models expect their chat pre- and post-fixes. Some templates have
 no system role: Gemma 2's raises on a system message, others silently drop it. For those the
 system text is merged into the first user turn. Whether a template keeps a system message is
 found out once per tokenizer by rendering a probe, and can be forced with ``system_role``.

@@ -481,7 +481,7 @@ def epsilon_greedy_rationale(label: str) -> str:
 def ucb_thought_rationale(labels: Sequence[str], counts: Sequence[int],
                           reward_sums: Sequence[float], decimals: int = 2,
                           compact: bool = False) -> tuple[str, int]:
-    """Thought-cloning answer of the UCB expert (spec §6, Fig. 12) and the action it picks.
+    """Thought-cloning answer of the UCB expert (Fig. 12) and the action it picks.
 
     UCB = mean + sqrt(1 / count). While an action is untried the expert picks the first untried
     one; otherwise the highest UCB, the lowest index on ties. ``compact`` writes the same lines

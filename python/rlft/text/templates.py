@@ -1,6 +1,6 @@
 """Every piece of prompt wording, in one place.
 
-The structure follows the paper (spec §2.1-2.3, §3.1, §4.3, §5, §6): task text, output
+The structure follows the paper: task text, output
 instruction, "So far you have tried/seen:" with one ``Step=... Action=... Reward=...`` line per
 step, an optional summary, and the closing question. The wording is ours except for the quoted
 fragments the paper gives (the CoT / no-CoT instructions and the line formats).
@@ -58,7 +58,7 @@ CB_TASK = (
     "the total reward over the {horizon} time steps."
 )
 
-# The user sentence of the MovieLens description (spec §2.2, Fig. 13 style).
+# The user sentence of the MovieLens description (Fig. 13 style).
 CB_USER_DESCRIPTION = (
     "This person is a {age}-year-old {gender}, working as {article} {occupation} and living "
     "in {location}."
@@ -84,14 +84,14 @@ TTT_TASK = (
     "is to win."
 )
 
-# Output instructions. The first two are the paper's wording (spec §2.1); {choices} says what X
+# Output instructions. The first two are the paper's wording; {choices} says what X
 # may be ("one of the buttons listed above" in place of the paper's "arms").
 COT_INSTRUCTION = (
     "Think step-by-step and output your final answer in the format ACTION=X where X is "
     "{choices}. IMPORTANT: Provide your (SHORT!) thinking process and your answer ACTION=X"
 )
 NO_COT_INSTRUCTION = "Output ONLY your final answer in the format ACTION=X where X is {choices}."
-# The knowing-doing analysis prompt (spec §4.3). The analysis reads the model's values back
+# The knowing-doing analysis prompt. The analysis reads the model's values back
 # from between these tags.
 UCB_VALUES_OPEN = "<ucb_values>"
 UCB_VALUES_CLOSE = "</ucb_values>"
@@ -116,7 +116,7 @@ MAB_HISTORY_LINE = "Step={step} Action={action} Reward={reward}"
 CB_HISTORY_LINE = "Step={step} {context} Action={action} Reward={reward}"
 TTT_HISTORY_LINE = "Step={step} State={state} Action={action} Reward={reward}"
 
-# Context summary (spec §5, mechanism 4): counts and mean rewards over the whole episode.
+# Context summary: counts and mean rewards over the whole episode.
 SUMMARY_HEADER = "Summary of every step so far (times chosen and mean reward per {singular}):"
 SUMMARY_LINE = "{label}: chosen {count} {times}, mean reward {mean}"
 SUMMARY_LINE_UNTRIED = "{label}: not tried yet"
@@ -137,21 +137,21 @@ TTT_LEGAL_ACTIONS = "Legal actions: {actions}"
 
 CLOSING_QUESTION = "What do you predict next?"
 
-# Rationales written for steps the exploration wrapper forces (spec §5), so those steps can be
+# Rationales written for steps the exploration wrapper forces, so those steps can be
 # trained on like generated ones.
 TRY_ALL_RATIONALE = "Action {label} has not been tried yet, let's explore it. ACTION={label}"
 EPSILON_GREEDY_RATIONALE = (
     "I explore this step by picking an action uniformly at random: {label}. ACTION={label}"
 )
 
-# Self-correction (spec §5): after the first answer, the model is asked to check it and answer
+# Self-correction: after the first answer, the model is asked to check it and answer
 # again; the second answer is the one executed.
 SELF_CORRECTION_MESSAGE = (
     "Check your reasoning above for mistakes: did you use the history correctly, and does your "
     "choice follow from it? Then give your final answer in the format ACTION=X."
 )
 
-# Thought-cloning rationale for UCB expert data (spec §6, Fig. 12): UCB = mean + sqrt(1 / n).
+# Thought-cloning rationale for UCB expert data (Fig. 12): UCB = mean + sqrt(1 / n).
 UCB_RATIONALE_OPENING = (
     "Let's think step-by-step. We calculate the counts and means for every action."
 )

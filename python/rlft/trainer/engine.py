@@ -165,7 +165,7 @@ def build_engine(config: TrainConfig, lm: torch.nn.Module, world: World, total_s
                  ) -> tuple[Any, Any]:
     """deepspeed.initialize around PolicyWithValue(lm). The model is built and loaded before
     this call, never inside zero.Init: under ZeRO-3 that path can silently leave weights at
-    their random init (PLATFORM.md)."""
+    their random init."""
     import deepspeed
 
     bf16 = use_bf16(config, world)

@@ -1,6 +1,6 @@
 """Format-only warm start: a few supervised steps on answers 'ACTION=<uniformly random
 label>' for prompts of real env states. A random-init model learns the output format and none
-of the skill, so any decision-making gained afterwards is RL's own (issue 5 / paper §6)."""
+of the skill, so any decision-making gained afterwards is RL's own."""
 
 from __future__ import annotations
 
