@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PHASES = ("perf/rollout_s", "perf/logprob_s", "perf/update_s", "perf/guard_s")
+PHASES = ("perf/rollout_s", "perf/logprob_s", "perf/update_s")
 SMOKE = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
          "optim.batch_size=4", "optim.micro_batch_size=2", "warm_start.steps=0",
          "eval.episodes=4", "eval.seeds=1", "run.iterations=1", "optim.warmup_steps=1",
@@ -56,11 +56,10 @@ def train_seed(config: str, seed: int, out_dir: Path, overrides: list[str]) -> f
 
 
 def training_log(out_dir: Path) -> dict[str, float]:
-    """From metrics.jsonl: iterations, updates the guard undid, and the seconds of the RL
-    phases summed over iterations (the same whether or not the run was resumed)."""
+    """From metrics.jsonl: iterations and the seconds of the RL phases summed over iterations
+    (the same whether or not the run was resumed)."""
     rows = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
     return {"iterations": len(rows),
-            "updates_undone": sum(int(r.get("optim/rolled_back", 0)) for r in rows),
             "rl_s": sum(r.get(key, 0.0) for r in rows for key in PHASES)}
 
 
@@ -96,8 +95,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| seed | coverage start → final | paired diff [95% CI] | regret start | "
              "regret final | paired diff [95% CI] | "
              + " | ".join(f"regret {b}" for b in baselines)
-             + " | iterations | updates undone | wall (min) |",
-             "|" + "---|" * (9 + len(baselines))]
+             + " | iterations | wall (min) |",
+             "|" + "---|" * (8 + len(baselines))]
     for r in rows:
         start, final = r["start policy"], r["final policy"]
         lines.append(
@@ -105,7 +104,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"{diff(r['paired']['coverage_final'])} | {cell(start, 'final_regret')} | "
             f"{cell(final, 'final_regret')} | {diff(r['paired']['final_regret'])} | "
             + " | ".join(cell(r[b], "final_regret") for b in baselines)
-            + f" | {r['iterations']} | {r['updates_undone']} | {r['wall_s'] / 60:.1f} |")
+            + f" | {r['iterations']} | {r['wall_s'] / 60:.1f} |")
     return "\n".join(lines) + "\n"
 
 

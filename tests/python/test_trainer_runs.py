@@ -88,96 +88,6 @@ def test_single_rank_run_writes_everything(tmp_path):
     assert json.loads((tmp_path / "eval2" / "config.json").read_text())["horizon"] == 2
 
 
-def test_target_kl_stops_the_update_early(tmp_path):
-    # 4 envs x 3 steps = 12 transitions = 3 optimizer batches of 4 per epoch, 2 epochs: 6
-    # steps unless stopped. With a huge lr the second batch already measures KL > 1e-9.
-    out = tmp_path / "run"
-    _train([*TINY, "run.iterations=2", f"run.out_dir={out}", "algo.update_epochs=2",
-            "optim.lr=0.05", "optim.min_lr=0.05", "algo.target_kl=1e-9",
-            "eval.at_start=false"])
-    updates = [m["optim/updates"] for m in _metrics(out)]
-    assert all(1 <= count <= 2 for count in updates), updates
-
-
-def test_update_guard_prevents_a_collapse_into_invalid_answers(tmp_path):
-    # At lr 0.01 one update leaves this small run answering nothing valid (measured: invalid
-    # rate 1.0 in every later rollout); the guard undoes such updates (their valid answers
-    # kept under 1% of their probability) and the policy goes on answering validly.
-    common = [*TINY, "run.iterations=4", "optim.lr=0.01", "optim.min_lr=0.01",
-              "warm_start.steps=30", "warm_start.lr=0.003", "eval.at_start=false",
-              "eval.baselines=[]", "run.export=false"]
-    bare, guarded = tmp_path / "bare", tmp_path / "guarded"
-    _train([*common, f"run.out_dir={bare}"])
-    _train([*common, "algo.min_valid_ratio=0.5", f"run.out_dir={guarded}"])
-    bare_invalid = [m["rollout/invalid_rate"] for m in _metrics(bare)]
-    guarded_metrics = _metrics(guarded)
-    assert bare_invalid[0] < 0.5 and min(bare_invalid[1:]) > 0.9, bare_invalid
-    assert max(m["rollout/invalid_rate"] for m in guarded_metrics) < 0.5, guarded_metrics
-    assert guarded_metrics[0]["optim/rolled_back"] == 1.0
-    assert guarded_metrics[0]["policy/valid_ratio"] < 0.5
-
-
-def _weights(directory: Path) -> dict:
-    from safetensors.torch import load_file
-
-    return load_file(str(directory / "model.safetensors"))
-
-
-def _saved_optimizer_tensors(checkpoint: Path, name: str) -> list:
-    """Every tensor stored under the key `name` in a DeepSpeed checkpoint's files (the
-    optimizer state sits in different files and nestings at different ZeRO stages)."""
-    import torch
-
-    found = []
-
-    def walk(value):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key == name and isinstance(item, torch.Tensor):
-                    found.append(item)
-                else:
-                    walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-
-    for path in sorted(checkpoint.glob("*.pt")):
-        walk(torch.load(path, map_location="cpu", weights_only=False))
-    return found
-
-
-def _momentum_was_zeroed(checkpoint: Path) -> bool:
-    first = _saved_optimizer_tensors(checkpoint, "exp_avg")
-    second = _saved_optimizer_tensors(checkpoint, "exp_avg_sq")
-    return bool(first and second and all(not t.any() for t in first)
-                and any(t.any() for t in second))
-
-
-def test_update_guard_rolls_back_updates_that_drift(tmp_path):
-    # lr 0.05 moves the policy far in every update. A bound of 1e-9 rolls every update back,
-    # so the exported policy is bit for bit the warm-started one it began from; a bound of 1e9
-    # keeps every update. The warm start makes some answers valid: only those are measured.
-    import torch
-
-    common = [*TINY, "run.iterations=2", "optim.lr=0.05", "optim.min_lr=0.05",
-              "warm_start.steps=30", "warm_start.lr=0.003", "eval.at_start=false",
-              "eval.baselines=[]"]
-    strict, loose = tmp_path / "strict", tmp_path / "loose"
-    _train([*common, "algo.max_update_kl=1e-9", f"run.out_dir={strict}"])
-    _train([*common, "algo.max_update_kl=1e9", f"run.out_dir={loose}"])
-    for metrics in _metrics(strict):
-        assert metrics["rollout/invalid_rate"] < 1.0
-        assert metrics["optim/rolled_back"] == 1.0 and metrics["policy/update_kl"] > 1e-9
-        assert metrics["optim/updates"] >= 1
-    assert [m["optim/rolled_back"] for m in _metrics(loose)] == [0.0, 0.0]
-    start, loose_start = _weights(strict / "warm_start"), _weights(loose / "warm_start")
-    assert all(torch.equal(start[k], loose_start[k]) for k in start)  # the same warm start
-    strict_final, loose_final = _weights(strict / "model"), _weights(loose / "model")
-    assert start and set(start) == set(strict_final)
-    assert all(torch.equal(start[k], strict_final[k]) for k in start)
-    assert not all(torch.equal(start[k], loose_final[k]) for k in start)
-
-
 def test_bad_config_fails_before_work(tmp_path):
     result = subprocess.run([sys.executable, TRAIN, "optim.batch_size=12",
                              f"run.out_dir={tmp_path / 'x'}"], cwd=REPO, env=_env(),
@@ -270,22 +180,17 @@ def test_two_cpu_ranks_with_deepspeed_launcher(tmp_path):
 def test_zero3_tictactoe_two_ranks_stay_in_step(tmp_path):
     # Each rank plays its own games, so their rollouts differ in length; under ZeRO-3 every
     # forward gathers shards from both ranks, and a rank that stopped early hung the other
-    # (seen before the fix). The guard's save, load_checkpoint and momentum reset (of a state
-    # that no kept update has filled yet) run sharded here too.
+    # (seen before the fix).
     out = tmp_path / "ttt"
     _train(["--config", "configs/tictactoe_cpu.yaml", "engine.zero_stage=3",
             "engine.threads=1", "rollout.num_envs=5", "optim.batch_size=4",
             "optim.micro_batch_size=2", "warm_start.steps=40", "warm_start.batch_size=16",
             "run.iterations=2",
             "eval.episodes=4", "eval.at_start=false", "eval.baselines=[]", "run.export=false",
-            "run.progress=false", "algo.max_update_kl=1e-9", "algo.reset_momentum_after=2",
-            f"run.out_dir={out}"],
+            "run.progress=false", f"run.out_dir={out}"],
            timeout=300, deepspeed_ranks=2)
     metrics = _metrics(out)
-    assert all(m["rollout/invalid_rate"] < 1.0 for m in metrics)
-    assert [m["optim/rolled_back"] for m in metrics] == [1.0, 1.0]
-    assert [m["optim/momentum_reset"] for m in metrics] == [0.0, 1.0]
-    assert all(m["optim/updates"] >= 1 for m in metrics)
+    assert len(metrics) == 2 and all(m["optim/updates"] >= 1 for m in metrics)
 
 
 def test_zero3_first_loss_matches_unsharded_model(tmp_path, tiny_model):
@@ -362,46 +267,19 @@ def test_gradient_checkpointing_run(tmp_path):
     assert _metrics(out)[0]["optim/updates"] >= 1
 
 
-@pytest.mark.parametrize("stage", [0, 3])
-def test_update_guard_zeroes_momentum_after_updates_undone_in_a_row(tmp_path, stage):
-    # One kept update without the guard leaves momentum in the optimizer (a run whose every
-    # update is undone never has any); resumed with a guard that undoes every update, the
-    # second undone in a row zeroes the first moments in the engine's own optimizer state.
-    common = [*TINY, "optim.lr=0.0003", "optim.min_lr=0.0003", "warm_start.steps=30",
-              "warm_start.lr=0.003", "eval.at_start=false", "eval.baselines=[]",
-              "run.export=false", f"engine.zero_stage={stage}", f"run.out_dir={tmp_path}",
-              "run.checkpoint_every=1", "run.keep_checkpoints=5"]
-    _train([*common, "run.iterations=1"])
-    kept = tmp_path / "checkpoints" / "iter_000001"
-    assert _saved_optimizer_tensors(kept, "exp_avg") and not _momentum_was_zeroed(kept)
-    _train([*common, "run.iterations=3", "algo.max_update_kl=1e-9",
-            "algo.reset_momentum_after=2", "run.resume=force"])
-    metrics = _metrics(tmp_path)
-    assert "optim/rolled_back" not in metrics[0]  # no guard in the first run
-    assert [m["optim/rolled_back"] for m in metrics[1:]] == [1.0, 1.0]
-    assert [m["optim/momentum_reset"] for m in metrics[1:]] == [0.0, 1.0]
-    assert not _momentum_was_zeroed(tmp_path / "checkpoints" / "iter_000002")
-    assert _momentum_was_zeroed(tmp_path / "checkpoints" / "iter_000003")
-    before = _saved_optimizer_tensors(kept, "exp_avg_sq")
-    after = _saved_optimizer_tensors(tmp_path / "checkpoints" / "iter_000003", "exp_avg_sq")
-    assert len(before) == len(after) and all(a.equal(b) for a, b in zip(after, before))
-
-
 def _comparable(metrics: list[dict]) -> list[dict]:
     return [{k: v for k, v in m.items() if not k.startswith("perf/")} for m in metrics]
 
 
 @pytest.mark.slow
 def test_killed_run_resumes_with_identical_metrics(tmp_path):
-    # With a warm start: the resumed run must rebuild its reference policy from the
-    # warm-started weights, not from the model's initial ones (policy/kl would differ). The
-    # update guard's saves and roll-backs must replay too, and its count of updates undone in
-    # a row must carry over: killed after update 0 (undone), the resumed run must see update 1
-    # as the second undone in a row and reset the momentum, as the straight run does.
+    # Killed after iteration 1 and resumed, the run must log what a straight run logs. With a
+    # warm start: the resumed run must rebuild its reference policy from the warm-started
+    # weights, not from the model's initial ones (policy/kl would differ). A large learning
+    # rate, so that an optimizer or LR-schedule state restored wrong would show too.
     args = [*TINY, "run.iterations=4", "run.checkpoint_every=1", "eval.at_start=false",
             "eval.baselines=[]", "run.export=false", "warm_start.steps=30",
-            "warm_start.lr=0.003", "algo.min_valid_ratio=0.5", "optim.lr=0.003",
-            "optim.min_lr=0.003", "algo.reset_momentum_after=2"]
+            "warm_start.lr=0.003", "optim.lr=0.003", "optim.min_lr=0.003"]
     straight = tmp_path / "straight"
     _train([*args, f"run.out_dir={straight}"])
     killed = tmp_path / "killed"
@@ -421,9 +299,6 @@ def test_killed_run_resumes_with_identical_metrics(tmp_path):
     assert "resumed from" in resumed.stdout
     assert _comparable(_metrics(killed)) == _comparable(_metrics(straight))
     assert (killed / "warm_start" / "config.json").is_file()
-    # Measured: updates 0, 1 and 3 rolled back, 2 kept; both kinds replay after the resume.
-    assert {m["optim/rolled_back"] for m in _metrics(straight)} == {0.0, 1.0}
-    assert [m["optim/momentum_reset"] for m in _metrics(straight)][:2] == [0.0, 1.0]
 
 
 @pytest.mark.slow

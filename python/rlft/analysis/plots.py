@@ -70,21 +70,14 @@ def plot_outcomes(runs: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
 
 def plot_training(rows: list[Mapping[str, Any]], path: Path) -> Path:
     """Learning curves of an RLFT run from its metrics.jsonl rows: invalid-action rate,
-    mean shaped reward and the env's own measure (regret or win rate) per iteration, with the
-    updates that the update guard undid marked."""
+    mean shaped reward and the env's own measure (regret or win rate) per iteration."""
     keys = [key for key in ("rollout/invalid_rate", "rollout/shaped_reward", "env/regret",
                             "env/win_rate", "policy/kl") if rows and key in rows[0]]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3))
     iterations = [row["iteration"] for row in rows]
-    undone = [row["iteration"] for row in rows if row.get("optim/rolled_back")]
-    for index, (ax, key) in enumerate(zip(np.atleast_1d(axes), keys)):
+    for ax, key in zip(np.atleast_1d(axes), keys):
         ax.plot(iterations, [row[key] for row in rows])
-        for position, iteration in enumerate(undone):
-            ax.axvline(iteration, color="tab:red", alpha=0.4, linewidth=0.8,
-                       label="update undone" if index == 0 and position == 0 else None)
         ax.set(xlabel="iteration", title=key)
-    if undone:
-        np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

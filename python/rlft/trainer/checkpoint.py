@@ -131,8 +131,10 @@ def checkpoint_to_resume(config: Any, out_dir: Path) -> str | None:
     if tag is None or config.run.resume == "force" or not saved_file.is_file():
         return tag
     saved, ours = _flat(json.loads(saved_file.read_text())), _flat(config.to_dict())
-    differing = sorted(key for key in set(saved) | set(ours)
-                       if key not in RESUMABLE_FIELDS and saved.get(key) != ours.get(key))
+    # Only the current fields are compared: one since removed (still in an older run's
+    # config.json) can no longer be set, so it does not block the resume.
+    differing = sorted(key for key in ours
+                       if key not in RESUMABLE_FIELDS and saved.get(key) != ours[key])
     if differing:
         shown = ", ".join(f"{key} (saved {saved.get(key)!r}, now {ours.get(key)!r})"
                           for key in differing[:6])

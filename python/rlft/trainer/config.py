@@ -101,23 +101,6 @@ class AlgoSection:
     value_coef: float = _help("Weight of the value loss (gae only).", default=0.5)
     update_epochs: int = _help("Passes over each rollout (paper: 1 bandits, 2 tic-tac-toe).",
                                default=1)
-    target_kl: float = _help(
-        "Skip the rollout's remaining optimizer steps once an optimizer batch measures a mean "
-        "approx KL(old || new) above this, so one bad update cannot run away (0: off).",
-        default=0.0)
-    min_valid_ratio: float = _help(
-        "Update guard: undo a rollout's whole update (weights, optimizer and LR schedule "
-        "loaded back) when the mean of pi_new/pi_old over its valid answers, an estimate of "
-        "how much of the valid answers' probability the update kept, falls below this, so one "
-        "bad update cannot leave a collapsed policy (0: off; a guard costs a state save and a "
-        "forward pass over the rollout per iteration).", default=0.0)
-    max_update_kl: float = _help(
-        "Update guard: undo the update when its valid answers' mean approx KL(old || new) per "
-        "token exceeds this (0: off).", default=0.0)
-    reset_momentum_after: int = _help(
-        "Update guard: once this many updates in a row have been undone, a roll-back also "
-        "zeroes the optimizer's first-moment (momentum) estimates, which can otherwise make "
-        "every later update fail the same way (0: never).", default=3)
     normalize_rewards: bool = _help(
         "Divide env rewards by a running std of the discounted return (scale only, never "
         "shifted: Gymnasium's NormalizeReward rule) before adding shaping terms.", default=True)
@@ -278,9 +261,7 @@ POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size"
             "rollout.max_prompt_tokens", "algo.update_epochs", "optim.batch_size",
             "optim.micro_batch_size", "eval.episodes", "eval.seeds", "run.iterations",
             "run.keep_checkpoints", "model.lora_rank", "model.tiny_layers", "model.tiny_hidden")
-NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.target_kl", "algo.max_update_kl",
-                "algo.reset_momentum_after",
-                "algo.exploration_bonus", "algo.clip_eps",
+NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.exploration_bonus", "algo.clip_eps",
                 "optim.lr", "optim.min_lr", "optim.warmup_steps", "optim.weight_decay",
                 "optim.grad_clip", "warm_start.steps", "warm_start.lr", "eval.temperature",
                 "rollout.temperature", "run.time_limit_s", "run.checkpoint_every",
@@ -361,9 +342,6 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
     betas = config.optim.adam_betas
     if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
         raise ConfigError(f"optim.adam_betas must be two numbers in [0, 1), got {betas}")
-    if not 0 <= config.algo.min_valid_ratio <= 1:
-        raise ConfigError(f"algo.min_valid_ratio must be in [0, 1], got "
-                          f"{config.algo.min_valid_ratio}")
     if not 0 <= config.algo.epsilon <= 1:
         raise ConfigError(f"algo.epsilon must be in [0, 1], got {config.algo.epsilon}")
     if not (0 <= config.algo.gamma <= 1 and 0 <= config.algo.gae_lambda <= 1):

@@ -21,7 +21,6 @@ from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disa
                                  gathered_for_generation, init_world, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
-from rlft.trainer.guard import UpdateGuard
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.rewards import RewardScaler, shaped_reward
 from rlft.trainer.rollout import Transition, collect, samples_of, step_grid
@@ -203,20 +202,6 @@ def rollout_logprobs(config: TrainConfig, engine: Any, reference: Reference,
     return old, ref, np.array(values) if values else np.zeros(len(transitions))
 
 
-@torch.no_grad()
-def policy_logprobs(config: TrainConfig, engine: Any, transitions: Sequence[Transition],
-                    pad_id: int, device: torch.device, synced: bool) -> list[torch.Tensor]:
-    """Log-probs of the sampled answer tokens under the current policy (after an update)."""
-    new: list[torch.Tensor] = []
-    engine.eval()
-    for chunk, batch in _micro_batches(transitions, config.optim.micro_batch_size, pad_id,
-                                       device, synced):
-        logp, _, _ = answer_logprobs(engine, batch, config.rollout.temperature)
-        new.extend(_rows(logp, chunk))
-    engine.train()
-    return new
-
-
 def _pad(rows: list[torch.Tensor], length: int) -> torch.Tensor:
     out = torch.zeros(len(rows), length)
     for i, row in enumerate(rows):
@@ -244,11 +229,8 @@ def ppo_update(config: TrainConfig, engine: Any, transitions: Sequence[Transitio
     loss_kl_coef = config.algo.kl_coef if config.algo.kl_mode == "loss" else 0.0
     trained_tokens = 0
     steps_taken = 0
-    stopped = False
     rng = np.random.default_rng([config.run.seed, iteration, world.rank])
-    for epoch in range(config.algo.update_epochs):
-        if stopped:
-            break
+    for _ in range(config.algo.update_epochs):
         order = rng.permutation(len(transitions))
         for index in range(usable):
             picked = order[index * micro:(index + 1) * micro]
@@ -280,26 +262,10 @@ def ppo_update(config: TrainConfig, engine: Any, transitions: Sequence[Transitio
                 stats.setdefault(key, []).append(float(value))
             if (index + 1) % accumulation == 0:
                 steps_taken += 1
-                stopped = _drifted(config, stats["policy/approx_kl_old"][-accumulation:], world,
-                                   device)
-                if stopped:
-                    break
     out = {key: float(np.mean(values)) for key, values in stats.items()}
     out["optim/updates"] = float(steps_taken)
     out["optim/trained_tokens"] = float(trained_tokens)
     return out
-
-
-def _drifted(config: TrainConfig, approx_kls: list[float], world: World,
-             device: torch.device) -> bool:
-    """algo.target_kl's early stop, decided on the mean over all ranks so they stop together."""
-    if not config.algo.target_kl:
-        return False
-    drift = torch.tensor([float(np.mean(approx_kls))], dtype=torch.float32, device=device)
-    if torch.distributed.is_initialized() and world.size > 1:
-        torch.distributed.all_reduce(drift)
-        drift /= world.size
-    return float(drift) > config.algo.target_kl
 
 
 # ----------------------------------------------------------------------------- the run
@@ -341,8 +307,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
                                      estimated_optimizer_steps(config, world))
     reference.attach(engine)
     synced = config.engine.zero_stage == 3 and world.size > 1
-    guard = UpdateGuard(config.algo.min_valid_ratio, config.algo.max_update_kl, checkpoints,
-                        world.is_main, config.algo.reset_momentum_after)
 
     scaler = RewardScaler(config.algo.gamma)
     start_iteration = 0
@@ -351,7 +315,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
         state = load_checkpoint(engine, checkpoints, resume_tag)
         start_iteration = state["iteration"]
         scaler.load_state_dict(state["reward_scaler"])
-        guard.load_state_dict(state.get("guard", {}))
         results = state.get("results", {})
         if world.is_main:
             print(f"resumed from {checkpoints / resume_tag} at iteration {start_iteration}")
@@ -403,16 +366,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
                                                          old_values, answer_kl)
         t2 = time.perf_counter()
         bar.set_description_str("rlft train [update]")
-        guard.save(engine)
-        t3 = time.perf_counter()
         update_stats = ppo_update(config, engine, transitions, old, ref, advantage, returns,
                                   old_values, pad_id, world.device, iteration, world)
-        t4 = time.perf_counter()
-        if guard.enabled:
-            new = policy_logprobs(config, engine, transitions, pad_id, world.device, synced)
-            valid = [not t.invalid for t in transitions]
-            update_stats.update(guard.check(engine, old, new, valid, world.device))
-        t5 = time.perf_counter()
+        t3 = time.perf_counter()
         answer_tokens = [len(t.answer_ids) for t in transitions]
         metrics = {
             "rollout/shaped_reward": float(np.mean(rewards)),
@@ -427,10 +383,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "optim/lr": float(scheduler.get_last_lr()[0]),
             "perf/generate_tokens_per_s": (agent.new_tokens - generated_before)
             / max(agent.generate_seconds - generate_s_before, 1e-9),
-            "perf/rollout_s": t1 - t0, "perf/logprob_s": t2 - t1, "perf/update_s": t4 - t3,
-            "perf/guard_s": (t3 - t2) + (t5 - t4),
+            "perf/rollout_s": t1 - t0, "perf/logprob_s": t2 - t1, "perf/update_s": t3 - t2,
             "perf/update_tokens_per_s": update_stats["optim/trained_tokens"]
-            / max(t4 - t3, 1e-9),
+            / max(t3 - t2, 1e-9),
         }
         if config.env.name in BANDITS:
             metrics["env/regret"] = float(np.mean(rollout.final_regret))
@@ -450,7 +405,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         if (every and (iteration + 1) % every == 0) or done:
             save_checkpoint(engine, checkpoints, iteration + 1,
                             {"iteration": iteration + 1, "reward_scaler": scaler.state_dict(),
-                             "guard": guard.state_dict(), "results": results},
+                             "results": results},
                             config.run.keep_checkpoints, world.is_main)
         if done:
             break
