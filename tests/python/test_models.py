@@ -481,24 +481,33 @@ def test_gemma3_style_rope_is_written_flat_for_transformers_4(tmp_path: Path) ->
 # --- smollm2-135m (slow: one GGUF conversion, about 25 s) ------------------------------------
 
 
+def _converted_once(tmp_path_factory: pytest.TempPathFactory, preset: str) -> Iterator[Path]:
+    """The preset converted once into a fresh cache, as on a new machine."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(cache.CACHE_ENV_VAR, str(tmp_path_factory.mktemp(f"rlft-cache-{preset}")))
+        yield Path(resolve_model_path(preset))
+
+
+def _reuse_only(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loads from model_dir's cache from now on; a second conversion fails the test."""
+    monkeypatch.setenv(cache.CACHE_ENV_VAR, str(model_dir.parent))
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("the cached conversion should have been reused")
+
+    monkeypatch.setattr(gguf_conversion, "convert_gguf_to_hf", no_conversion)
+
+
 @pytest.fixture(scope="module")
 def smollm2_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Converted once into a fresh cache, as on a new machine."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(cache.CACHE_ENV_VAR, str(tmp_path_factory.mktemp("rlft-cache-smollm2")))
-        yield Path(resolve_model_path("smollm2-135m"))
+    yield from _converted_once(tmp_path_factory, "smollm2-135m")
 
 
 @pytest.mark.slow
 def test_smollm2_converts_once_and_answers_sensibly(smollm2_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert smollm2_dir.name.startswith("smollm2-135m-")
     assert "quantization_config" not in json.loads((smollm2_dir / "config.json").read_text())
-    monkeypatch.setenv(cache.CACHE_ENV_VAR, str(smollm2_dir.parent))
-
-    def no_conversion(*args, **kwargs):
-        raise AssertionError("the cached conversion should have been reused")
-
-    monkeypatch.setattr(gguf_conversion, "convert_gguf_to_hf", no_conversion)
+    _reuse_only(smollm2_dir, monkeypatch)
     model, tokenizer = load_model_and_tokenizer("smollm2-135m")
     assert 134_000_000 < sum(p.numel() for p in model.parameters()) < 135_000_000
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
@@ -518,10 +527,8 @@ def test_smollm2_converts_once_and_answers_sensibly(smollm2_dir: Path, monkeypat
 
 @pytest.fixture(scope="module")
 def gemma3_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Assembled and converted once into a fresh cache, as on a new machine."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(cache.CACHE_ENV_VAR, str(tmp_path_factory.mktemp("rlft-cache-gemma3")))
-        yield Path(resolve_model_path("gemma3-270m"))
+    """Assembled from its five packages and converted once."""
+    yield from _converted_once(tmp_path_factory, "gemma3-270m")
 
 
 @pytest.mark.slow
@@ -536,12 +543,7 @@ def test_gemma3_converts_once_and_answers_through_the_plain_text_format(
     config = json.loads((gemma3_dir / "config.json").read_text())
     assert "quantization_config" not in config and config["architectures"] == ["Gemma3ForCausalLM"]
     assert (config["rope_theta"], config["rope_local_base_freq"]) == (1_000_000.0, 10_000.0)
-    monkeypatch.setenv(cache.CACHE_ENV_VAR, str(gemma3_dir.parent))
-
-    def no_conversion(*args, **kwargs):
-        raise AssertionError("the cached conversion should have been reused")
-
-    monkeypatch.setattr(gguf_conversion, "convert_gguf_to_hf", no_conversion)
+    _reuse_only(gemma3_dir, monkeypatch)
     model, tokenizer = load_model_and_tokenizer("gemma3-270m")
     assert sum(p.numel() for p in model.parameters()) == 268_098_176
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
