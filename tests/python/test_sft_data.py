@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rlft.agents import run_episodes
 from rlft.sft import DataConfig, DatasetError, make_dataset, read_examples, read_manifest
-from rlft.sft.generate import generate_examples
+from rlft.sft.generate import generate_examples, make_expert, make_setting_env
 from rlft.text import ActionParser, ParseStatus
 from rlft.text.prompts import mab_labels
 from sft_helpers import data_config
@@ -146,6 +147,26 @@ def test_format_only_actions_are_uniform_valid_and_parse_back():
         assert str(r["action"]) in legal.split(", ")
     first_moves = Counter(r["action"] for r in records if r["step"] == 0)
     assert len(first_moves) >= 7  # 60 uniform draws over 9 empty cells
+
+
+@pytest.mark.parametrize("options", [
+    dict(kind="ucb", target="tc", cot=True, horizon=6),
+    dict(kind="minimax", env="tictactoe"),
+    dict(kind="format", rationale=True, cot=True, env="tictactoe"),
+], ids=["ucb", "minimax", "format"])
+def test_experts_execute_the_action_their_answer_names(options):
+    config = data_config(num_envs=4, **options)
+    env = make_setting_env(config.settings()[0], config, seed=0)
+    rollout = run_episodes(env, make_expert(config, env), num_episodes=2, seed=0)
+    records = rollout.records()
+    assert len(records) == int(rollout.valid.sum())
+    parser = ActionParser([str(i) for i in range(9)] if config.env == "tictactoe"
+                          else list(mab_labels("button", 5)))
+    for row, step, record in records:
+        assert record.parsed_action == rollout.actions[row, step]
+        assert not rollout.invalid[row, step]
+        assert record.generation.endswith(f"ACTION={record.label}")
+        assert parser.parse([record.generation]).actions[0] == record.parsed_action
 
 
 LINES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]

@@ -3,6 +3,7 @@ labels in the ACTION=X format."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from rlft.models.loading import load_tokenizer
@@ -22,8 +23,11 @@ def _config() -> TrainConfig:
     return config
 
 
-def _examples(count: int, seed: int) -> list[tuple[str, str]]:
+def _examples(count: int, seed: int, env_name: str = "mab") -> list[tuple[str, str]]:
     config = _config()
+    if env_name == "tictactoe":
+        config.env.name = "tictactoe"
+        config.prompt = PromptConfig(cot=False)
     tokenizer = load_tokenizer("tiny")
     env = make_env(config, 8, 3, "train")
     prompts, answers = format_examples(env, tokenizer, config.prompt, count, seed=seed,
@@ -41,6 +45,14 @@ def test_answers_are_uniform_random_labels_for_real_prompts() -> None:
     assert set(counts) == set(LABELS)
     # 300 uniform draws over 5 labels: each count is 60 +- about 7 (one stddev).
     assert all(30 <= n <= 90 for n in counts.values()), counts
+
+
+def test_tic_tac_toe_answers_name_a_legal_cell() -> None:
+    examples = _examples(100, seed=3, env_name="tictactoe")
+    assert len(examples) == 100
+    for prompt, answer in examples:
+        legal = re.findall(r"Legal actions: ([\d, ]+)", prompt)[-1].split(", ")
+        assert answer.removeprefix("ACTION=") in legal, (legal, answer)
 
 
 def test_examples_are_deterministic_for_a_seed() -> None:

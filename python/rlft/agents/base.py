@@ -9,9 +9,10 @@ An agent plays B env rows at once. The loop is::
         obs, reward, terminated, truncated, info = env.step(decision.actions)
         agent.observe(decision.actions, reward, obs, info)
 
-Classic agents return the actions; text agents (the LLM agent) return a ``Decision`` that also
-carries, per row, what the agent saw and wrote (``StepRecord``). The one loop that plays
-episodes is ``rlft.agents.rollout.run_episodes``.
+Classic agents return the actions; text agents (the LLM agent, the SFT experts in
+``rlft.sft.experts``) return a ``Decision`` that also carries, per row, what the agent saw and
+wrote (``StepRecord``). The one loop that plays episodes is
+``rlft.agents.rollout.run_episodes``.
 
 Agents read only observation buffers (``obs``); ``info`` is passed for agents that need
 bookkeeping such as episode boundaries, never for hidden quantities (true means, optimal
@@ -37,7 +38,8 @@ class StepRecord:
     """What a text agent saw and wrote for one row at one step."""
 
     prompt: str
-    """The prompt as the model got it (chat-formatted)."""
+    """The prompt as the model got it (chat-formatted); plain text from agents that write no
+    chat (the SFT experts: the template depends on the model trained)."""
     generation: str
     """The answer text (on a forced exploration step, the template rationale)."""
     status: str

@@ -46,7 +46,8 @@ class DataConfig:
                           default="random")
     episodes: int = _help("Episodes per setting (paper: 32K rollouts per dataset).",
                           default=512)
-    num_envs: int = _help("Episodes played side by side (no effect on the data).", default=64)
+    num_envs: int = _help("Episodes played side by side: a round of the episode loop (each "
+                          "round has its own seed, so the draws depend on it).", default=64)
     prompt: PromptConfig = field(default_factory=lambda: PromptConfig(cot=False), metadata={
         "help": "How every example's prompt is rendered (the trainer's prompt section); use "
                 "cot with tc and rationale targets."})

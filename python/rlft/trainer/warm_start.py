@@ -9,56 +9,40 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from rlft.agents import make_agent
+from rlft.agents import make_agent, run_episodes
 from rlft.agents.generation import PromptEncoder
 from rlft.agents.llm_agent import make_prompter
+from rlft.sft.experts import AnsweringAgent
+from rlft.sft.generate import derived_seed
 from rlft.text.chat import format_chat, shared_chat_prefix
-from rlft.text.templates import ACTION_ANSWER
 from rlft.trainer.checkpoint import save_model_directory
 from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
 
 
 def format_examples(env: Any, tokenizer: Any, prompt_config: Any, num_examples: int, seed: int,
                     max_prompt_tokens: int) -> tuple[list[list[int]], list[list[int]]]:
-    """(prompt ids, answer ids) of `num_examples` env states reached by a random policy; each
-    answer names a uniformly random valid label. Prompts are encoded as the LLM agent encodes
-    them (shared prefix, then each row's own tokens)."""
-    rng = np.random.default_rng([seed, 7])
-    prompts: list[list[int]] = []
-    answers: list[list[int]] = []
+    """(prompt ids, answer ids) of the first `num_examples` steps of the format-only agent: a
+    uniformly random valid action, answered 'ACTION=<its label>', played through the one
+    episode loop round after round (round r with seed derived_seed(seed, r)). Prompts are
+    encoded as the LLM agent encodes them (shared prefix, then each row's own tokens)."""
     prompter = make_prompter(env, prompt_config, env.num_envs, seed)
     encoder = PromptEncoder(tokenizer, shared_chat_prefix(tokenizer, prompter.shared_text()),
                             max_prompt_tokens)
-    player = make_agent("random")
+    agent = AnsweringAgent(env, prompt_config, make_agent("random"))
+    prompts: list[list[int]] = []
+    answers: list[list[int]] = []
     round_index = 0
     while len(prompts) < num_examples:
-        obs, info = env.reset(seed=int(rng.integers(2**31)))
-        prompter.reset()
-        player.reset(env.num_envs, env.num_actions, seed + round_index)
+        rollout = run_episodes(env, agent, seed=derived_seed(seed, round_index))
         round_index += 1
-        active = np.ones(env.num_envs, dtype=bool)
-        while active.any() and len(prompts) < num_examples:
-            batch = prompter.render(obs, info)
-            legal = np.asarray(obs["legal_mask"]) if "legal_mask" in obs else None
-            for row in np.flatnonzero(active):
-                choices = np.arange(len(batch.labels))
-                if legal is not None:
-                    choices = choices[legal[row][batch.action_of_label[row]]]
-                label = batch.labels[int(rng.choice(choices))]
-                chat = format_chat(tokenizer, [{"role": "user", "content": batch.texts[row]}])
-                prompts.append(encoder.encode(chat))
-                answer = tokenizer(ACTION_ANSWER.format(label=label),
-                                   add_special_tokens=False)["input_ids"]
-                answers.append(answer + [tokenizer.eos_token_id])
-            actions = player.act(obs, info)
-            obs, reward, terminated, truncated, info = env.step(actions)
-            prompter.record(np.asarray(info.get("executed_action", actions)), reward,
-                            terminated, truncated)
-            active &= ~(np.asarray(terminated) | np.asarray(truncated))
-    return prompts[:num_examples], answers[:num_examples]
+        for _, _, record in rollout.records()[:num_examples - len(prompts)]:
+            chat = format_chat(tokenizer, [{"role": "user", "content": record.prompt}])
+            prompts.append(encoder.encode(chat))
+            answer = tokenizer(record.generation, add_special_tokens=False)["input_ids"]
+            answers.append(answer + [tokenizer.eos_token_id])
+    return prompts, answers
 
 
 def format_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_config: Any,
