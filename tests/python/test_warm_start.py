@@ -23,8 +23,10 @@ def _config() -> TrainConfig:
     return config
 
 
-def _examples(count: int, seed: int, env_name: str = "mab") -> list[tuple[str, str]]:
+def _examples(count: int, seed: int, env_name: str = "mab",
+              answer_prefix: bool = False) -> list[tuple[str, str]]:
     config = _config()
+    config.prompt.answer_prefix = answer_prefix
     if env_name == "tictactoe":
         config.env.name = "tictactoe"
         config.prompt = PromptConfig(cot=False)
@@ -53,6 +55,15 @@ def test_tic_tac_toe_answers_name_a_legal_cell() -> None:
     for prompt, answer in examples:
         legal = re.findall(r"Legal actions: ([\d, ]+)", prompt)[-1].split(", ")
         assert answer.removeprefix("ACTION=") in legal, (legal, answer)
+
+
+def test_answer_prefix_examples_end_the_prompt_at_action_and_answer_the_label() -> None:
+    """As the LLM agent asks under prompt.answer_prefix: the prompt ends with 'ACTION=' and
+    the model completes the label; the same states and labels as without the prefix."""
+    examples = _examples(40, seed=5, answer_prefix=True)
+    assert all(prompt.endswith("<|im_start|>assistant\nACTION=") for prompt, _ in examples)
+    assert [answer for _, answer in examples] == [
+        answer.removeprefix("ACTION=") for _, answer in _examples(40, seed=5)]
 
 
 def test_examples_are_deterministic_for_a_seed() -> None:

@@ -17,6 +17,7 @@ from rlft.agents.llm_agent import make_prompter
 from rlft.sft.experts import AnsweringAgent
 from rlft.sft.generate import derived_seed
 from rlft.text.chat import format_chat, shared_chat_prefix
+from rlft.text.templates import ANSWER_PREFIX
 from rlft.trainer.checkpoint import save_model_directory
 from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
 
@@ -26,7 +27,8 @@ def format_examples(env: Any, tokenizer: Any, prompt_config: Any, num_examples: 
     """(prompt ids, answer ids) of the first `num_examples` steps of the format-only agent: a
     uniformly random valid action, answered 'ACTION=<its label>', played through the one
     episode loop round after round (round r with seed derived_seed(seed, r)). Prompts are
-    encoded as the LLM agent encodes them (shared prefix, then each row's own tokens)."""
+    encoded as the LLM agent encodes them (shared prefix, then each row's own tokens; under
+    the answer-prefix protocol ending with 'ACTION=', the answer then being the label)."""
     prompter = make_prompter(env, prompt_config, env.num_envs, seed)
     encoder = PromptEncoder(tokenizer, shared_chat_prefix(tokenizer, prompter.shared_text()),
                             max_prompt_tokens)
@@ -39,8 +41,12 @@ def format_examples(env: Any, tokenizer: Any, prompt_config: Any, num_examples: 
         round_index += 1
         for _, _, record in rollout.records()[:num_examples - len(prompts)]:
             chat = format_chat(tokenizer, [{"role": "user", "content": record.prompt}])
+            answer_text = record.generation
+            if prompt_config.answer_prefix:  # as the agent asks: the prompt ends at 'ACTION='
+                chat += ANSWER_PREFIX
+                answer_text = answer_text.removeprefix(ANSWER_PREFIX)
             prompts.append(encoder.encode(chat))
-            answer = tokenizer(record.generation, add_special_tokens=False)["input_ids"]
+            answer = tokenizer(answer_text, add_special_tokens=False)["input_ids"]
             answers.append(answer + [tokenizer.eos_token_id])
     return prompts, answers
 
