@@ -233,6 +233,8 @@ def test_round_trip_and_read_errors(tmp_path):
     (dict(noises=["loud"]), "noises"),
     (dict(episodes=0), "episodes"),
     (dict(history_window=0), "history_window"),
+    (dict(kind="ucb", randomise_labels=True), "randomise_labels"),
+    (dict(kind="format", answer_prefix=True), "answer_prefix"),
 ])
 def test_bad_settings_name_the_field(options, field):
     with pytest.raises(ValueError, match=field):

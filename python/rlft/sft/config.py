@@ -90,6 +90,12 @@ class DataConfig:
         self.prompt.check_env(self.env)
         if self.env == "mab" and self.prompt.history_window == 0 and not self.prompt.summary:
             raise ValueError("history_window=0 shows nothing: set summary")
+        if self.kind == "ucb" and self.prompt.randomise_labels:
+            # The expert's rationale walks the labels in env order, not in each row's shuffle.
+            raise ValueError("prompt.randomise_labels is not supported for kind 'ucb'")
+        if self.prompt.answer_prefix:
+            raise ValueError("prompt.answer_prefix is not supported for SFT data: its "
+                             "examples are whole answers")
 
     def settings(self) -> list[dict[str, Any]]:
         """One setting per (arms, noise) pair for bandits; a single one for tic-tac-toe."""
