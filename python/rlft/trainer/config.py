@@ -68,7 +68,9 @@ class EnvSection:
 
 
 @dataclass
-class RolloutSection:
+class CollectSection:
+    """The `rollout` section: how each iteration's episodes are collected."""
+
     num_envs: int = _help("Env slots played in parallel per rollout, one episode each "
                           "(paper: 16).", default=16)
     max_new_tokens: int = _help("Generation budget G per step (paper: 256).", default=256)
@@ -225,7 +227,7 @@ class TrainConfig:
     model: ModelSection = field(default_factory=ModelSection)
     env: EnvSection = field(default_factory=EnvSection)
     prompt: PromptConfig = field(default_factory=PromptConfig)
-    rollout: RolloutSection = field(default_factory=RolloutSection)
+    rollout: CollectSection = field(default_factory=CollectSection)
     algo: AlgoSection = field(default_factory=AlgoSection)
     optim: OptimSection = field(default_factory=OptimSection)
     engine: EngineSection = field(default_factory=EngineSection)
