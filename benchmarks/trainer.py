@@ -405,9 +405,13 @@ def bench_zero_rss(timeout_s: int, stages: Sequence[int], smoke: bool) -> dict[s
     from zero_rss import model_options
 
     tiny_model_path(TinyModelConfig(**model_options(smoke)))  # build once, not per rank
+    import rlft
+
     env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
+    # The ranks import the rlft this script imports (installed, or a source tree).
+    rlft_parent = str(Path(rlft.__file__).resolve().parents[1])
     env.update(OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "python"),
+               PYTHONPATH=os.pathsep.join(filter(None, [rlft_parent,
                                                         env.get("PYTHONPATH", "")])))
     out: dict[str, Any] = {}
     for stage in stages:

@@ -19,7 +19,7 @@ BENCHMARKS = REPO / "benchmarks"
 HELPERS = {"zero_rss.py"}
 
 
-def _run(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def _run(script: str, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
     # The scripts import the rlft these tests import (installed, or a source tree).
     rlft_parent = str(Path(rlft.__file__).resolve().parents[1])
     env = dict(os.environ, HF_HUB_OFFLINE="1", DS_ACCELERATOR="cpu",
