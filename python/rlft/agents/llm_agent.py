@@ -72,6 +72,15 @@ def make_prompter(env: Any, prompt: PromptConfig, num_envs: int, seed: int) -> A
     raise ValueError(f"no prompts for env type {kind}")
 
 
+def record_step(prompter: Any, env: Any, actions: np.ndarray, reward: np.ndarray,
+                info: Observation) -> None:
+    """Adds one env step to the prompter's histories: the actions the env executed (a
+    replaced invalid one included) and their rewards; the prompter clears a row's history on
+    its autoreset step (the env's NEXT_STEP rule)."""
+    executed = np.asarray(info.get("executed_action", actions), dtype=np.int32)
+    prompter.record(executed, reward, env.buffers["terminated"], env.buffers["truncated"])
+
+
 class LLMAgent(BatchedAgent):
     """Plays B env rows with one model; see the module docstring for one step's pipeline."""
 
@@ -167,10 +176,7 @@ class LLMAgent(BatchedAgent):
 
     def observe(self, actions: np.ndarray, reward: np.ndarray, obs: Observation,
                 info: Observation) -> None:
-        executed = np.asarray(info.get("executed_action", actions), dtype=np.int32)
-        # The prompter clears a row's history on its autoreset step (the env's NEXT_STEP rule).
-        self._prompter.record(executed, reward, self.env.buffers["terminated"],
-                              self.env.buffers["truncated"])
+        record_step(self._prompter, self.env, actions, reward, info)
 
     # --- one step's pieces -------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from rlft.agents.base import (Agent, BatchedAgent, Decision, Observation, StepRecord,
                               as_decision)
-from rlft.agents.llm_agent import make_prompter
+from rlft.agents.llm_agent import make_prompter, record_step
 from rlft.text.env_prompts import PromptBatch
 from rlft.text.prompts import PromptConfig, epsilon_greedy_rationale, ucb_thought_rationale
 from rlft.text.templates import ACTION_ANSWER
@@ -60,10 +60,7 @@ class TextExpert(BatchedAgent):
 
     def observe(self, actions: np.ndarray, reward: np.ndarray, obs: Observation,
                 info: Observation) -> None:
-        executed = np.asarray(info.get("executed_action", actions), dtype=np.int32)
-        # The prompter clears a row's history on its autoreset step (the env's NEXT_STEP rule).
-        self.prompter.record(executed, reward, self.env.buffers["terminated"],
-                             self.env.buffers["truncated"])
+        record_step(self.prompter, self.env, actions, reward, info)
 
     @abstractmethod
     def _answer(self, batch: PromptBatch, obs: Observation, info: Observation
