@@ -135,14 +135,41 @@ def test_entropy_correlation_sign():
                                                       reverse=True)
 
 
-def test_teacher_forcing_matches_full_forward(tiny_model, tmp_path):
-    """The cached, batched scorer equals one full forward pass per (context, label)."""
+def _plain_gemma3(tiny_model):
+    """A random-init Gemma 3 text model built from a config (sliding-window and full attention
+    layers, logit soft-capping) and the tiny tokenizer without its chat template: the
+    gemma3-270m preset's shape, prompted in the plain-text format."""
+    import copy
+
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    _, tiny_tokenizer = tiny_model
+    tokenizer = copy.deepcopy(tiny_tokenizer)
+    tokenizer.chat_template = None
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=2, num_key_value_heads=1, head_dim=16, sliding_window=16,
+        layer_types=["sliding_attention", "full_attention"], max_position_embeddings=4096,
+        final_logit_softcapping=30.0, tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id)
+    return Gemma3ForCausalLM(config).eval(), tokenizer
+
+
+@pytest.mark.parametrize("kind", ["tiny", "gemma3_plain_text"])
+def test_teacher_forcing_matches_full_forward(tiny_model, tmp_path, kind):
+    """The cached, batched scorer equals one full forward pass per (context, label): on the
+    tiny preset, and on a Gemma 3 model without a chat template whose prompts run past its
+    sliding window."""
     import torch
 
-    from rlft.text.chat import format_chat
+    from rlft.text.chat import format_chat, has_chat_template
     from rlft.text.prompts import mab_labels
 
-    model, tokenizer = tiny_model
+    model, tokenizer = tiny_model if kind == "tiny" else _plain_gemma3(tiny_model)
+    assert has_chat_template(tokenizer) == (kind == "tiny")
     config = small_config(tmp_path, num_histories=1, num_targets=2, max_repetitions=4,
                           repetition_step=2)
     labels = mab_labels("button", 10)

@@ -145,3 +145,33 @@ def test_scripted_llm_answers_and_answer_patterns(tmp_path, tiny_model, monkeypa
     assert lenient["answer_patterns"] == ["ACTION={action}", "button labeled {action}"]
     with pytest.raises(ValueError, match="answer_pattern"):
         GreedinessConfig(answer_pattern=["labeled"])
+
+
+@pytest.mark.parametrize("completion, invalid_rate", [("red\nStep=1 Action=blue Reward=0.5", 0.0),
+                                                     ("X\nStep=1 Action=blue Reward=0.5", 1.0)])
+def test_answer_prefix_setting_reads_the_completed_label(tmp_path, tiny_model, monkeypatch,
+                                                         completion, invalid_rate):
+    """no_cot_prefix: the prompt ends with 'ACTION=' and the completion's first line is the
+    answer, so a made-up history line after it is never read as the choice."""
+    import rlft.agents.llm_agent as llm_agent_module
+    import rlft.models
+    from rlft.agents.generation import Generations
+
+    monkeypatch.setattr(rlft.models, "load_model_and_tokenizer", lambda name, **kw: tiny_model)
+    seen = []
+
+    def scripted(self, prompts, *args, **kwargs):
+        seen.extend(self.tokenizer.decode(p) for p in prompts)
+        return Generations([completion] * len(prompts), [[]] * len(prompts),
+                           [[1]] * len(prompts))
+
+    monkeypatch.setattr(llm_agent_module.HFGenerator, "generate", scripted)
+    config = GreedinessConfig(out=str(tmp_path), arms=[5], cot_settings=["no_cot_prefix"],
+                              episodes=4, horizon=6)
+    metrics = run_greediness(config, show_progress=False)["settings"]["K5_no_cot_prefix"]
+    assert seen and all(prompt.endswith("ACTION=") for prompt in seen)
+    assert metrics["invalid_rate"] == invalid_rate
+    if invalid_rate == 0.0:
+        assert metrics["coverage"] == pytest.approx([0.2] * 6)  # always red
+    else:
+        assert metrics["coverage_model_final"] == 0.0

@@ -117,6 +117,7 @@ def test_other_actions_and_invalid_steps():
     assert metrics["step_correct"] == [[True, True, True, False]]
     assert metrics["matrix"]["counts"] == [[0, 2, 1], [0, 1, 0]]
     assert metrics["matrix_valid_only"]["counts"] == [[0, 2, 1], [0, 0, 0]]
+    assert metrics["matrix_values_parsed"]["counts"] == [[0, 2, 1], [0, 0, 0]]
     assert metrics["invalid_rate"] == 0.25
     assert metrics["values_parsed_rate"] == 0.75
 

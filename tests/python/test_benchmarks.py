@@ -39,9 +39,9 @@ GPU_SCRIPTS = {"gpu_check.py", "gpu_real_model.py", "gpu_throughput.py", "model_
 
 
 def test_every_benchmark_script_has_a_smoke_test():
-    tested = {"bench_bandits.py", "bench_tic_tac_toe.py", "envs.py", "parser.py",
-              "seeds.py", "trainer.py", *GPU_SCRIPTS}
-    assert {p.name for p in BENCHMARKS.glob("*.py")} == tested | HELPERS
+    tested = {"analyses.py", "bench_bandits.py", "bench_tic_tac_toe.py", "envs.py", "parser.py",
+              "seeds.py", "trainer.py"}
+    assert {p.name for p in BENCHMARKS.glob("*.py")} == tested | HELPERS | GPU_SCRIPTS
 
 
 @pytest.mark.parametrize("script", ["bench_bandits.py", "bench_tic_tac_toe.py"])
@@ -59,6 +59,27 @@ def test_envs_and_parser_smoke(tmp_path):
 def test_seeds_smoke():
     result = _run("seeds.py", "--smoke")
     assert "| 0 |" in result.stdout and "wrote" in result.stdout
+
+
+def test_analyses_smoke(tmp_path):
+    out = tmp_path / "analysis_tiny.json"
+    _run("analyses.py", "--smoke", "--out", str(out), timeout=300)
+    results = json.loads(out.read_text())
+    assert results["model"] == "tiny" and results["commit"]
+    assert results["sizes"]["arms"] == [10, 20]
+    for part in ("frequency_bias", "greediness_prefix", "greediness_cot", "knowing_doing"):
+        assert results["cost"][part]["wall_s"] > 0, part
+    assert set(results["greediness_prefix"]) == {"K10_no_cot_prefix", "K20_no_cot_prefix"}
+    for name, entry in results["greediness_prefix"].items():
+        assert len(entry["coverage_model_by_step"]) == results["sizes"]["prefix_horizon"], name
+    assert 0 <= results["frequency_bias"]["F_f"] <= 1
+    assert "values_parsed_rate" in results["knowing_doing"]
+    # The random-init model writes nothing readable: each part says so.
+    assert any("knowing-doing" in line for line in results["cannot"])
+    assert (tmp_path / "runs" / "greediness_cot" / "generations.jsonl").is_file()
+    with pytest.raises(AssertionError):
+        _run("analyses.py", "--smoke", "--out",
+             str(REPO / "benchmarks" / "results" / "analysis_x.json"), timeout=120)
 
 
 def test_trainer_benchmark_smoke(tmp_path):

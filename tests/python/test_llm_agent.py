@@ -228,6 +228,29 @@ class FixedAnswerGenerator:
                            token_ids=[list(self.answer_ids) for _ in prompts])
 
 
+@pytest.mark.parametrize("completion, action", [
+    ("green\nB:ACTION=red", 1),                    # the label, then made-up turns
+    ("X\nStep=1 Action=green Reward=0.50", -1),    # the placeholder, then a made-up history line
+    ("\nStep=1 Action=green Reward=0.50", -1),     # no label at all
+])
+def test_answer_prefix_reads_the_first_line_only(tiny_model, completion, action):
+    """Under the answer-prefix protocol the answer is the completion's first line: the paper's
+    last-match parse of the whole text would read a made-up history line as the choice."""
+    _, tokenizer = tiny_model
+    engine = FixedAnswerGenerator(tokenizer(completion, add_special_tokens=False)["input_ids"],
+                                  completion)
+    env = make("mab", num_envs=2, seed=0, num_arms=5, horizon=1)
+    agent = LLMAgent(None, tokenizer, env, PromptConfig(cot=False, answer_prefix=True),
+                     generator=engine)
+    rollout = run_episodes(env, agent, seed=0)
+    assert bool(rollout.invalid.all()) == (action < 0)
+    if action >= 0:
+        assert (rollout.actions == action).all()
+    # The paper's whole-text parse of the same text reads 'Action=green' / 'ACTION=red'.
+    plain = LLMAgent(None, tokenizer, env, PromptConfig(cot=False), generator=engine)
+    assert not run_episodes(env, plain, seed=0).invalid.any()
+
+
 def test_any_generation_engine_behind_the_interface(tiny_model):
     model, tokenizer = tiny_model
     answer = tokenizer("ACTION=green", add_special_tokens=False)["input_ids"]

@@ -54,6 +54,14 @@ class ExplorationConfig:
             raise ValueError(f"self_consistency must be >= 1, got {self.self_consistency}")
 
 
+def prefix_completion(text: str) -> str:
+    """The answer under the answer-prefix protocol: the completion of 'ACTION=' up to the end
+    of its line. A base model goes on writing made-up history lines ('Step=1 Action=red
+    Reward=0.5') or questions after the label; the paper's last-match parse would read such a
+    line as the answer."""
+    return text.split("\n", 1)[0]
+
+
 def make_prompter(env: Any, prompt: PromptConfig, num_envs: int, seed: int) -> Any:
     """The prompter matching an env made by rlft.envs.make."""
     kind = type(env).__name__
@@ -268,7 +276,7 @@ class LLMAgent(BatchedAgent):
         label_legal = None
         if legal is not None:  # legal mask over displayed labels
             label_legal = np.take_along_axis(legal, batch.action_of_label, axis=1)
-        if self.prompt.answer_prefix:  # the answer is the completion of 'ACTION='
-            texts = [ANSWER_PREFIX + text for text in texts]
+        if self.prompt.answer_prefix:
+            texts = [ANSWER_PREFIX + prefix_completion(text) for text in texts]
         parsed = self._parser.parse(texts, label_legal)
         return ParseResult(batch.env_actions(parsed.actions), parsed.status)

@@ -244,6 +244,8 @@ class TeacherForcingScorer:
         import torch
         from transformers import DynamicCache
 
+        from rlft.models.shared_prefix import lm_head_at
+
         keep = min(_common_prefix_length([self._cached_ids, prefix]), len(prefix) - 1)
         if self._cache is None or keep == 0:
             self._cache, keep = DynamicCache(), 0
@@ -251,7 +253,11 @@ class TeacherForcingScorer:
             self._drop_cached(len(self._cached_ids) - keep)
         device = next(self.model.parameters()).device
         new = torch.tensor([prefix[keep:]], device=device)
-        output = self.model(input_ids=new, use_cache=True, **self._cache_kwarg())
+        # Only the last position's logits are read: skipping the LM head elsewhere matters
+        # for large vocabularies (Gemma 3's 262K-row head costs more than its layers).
+        last = torch.tensor([[new.shape[1] - 1]], device=device)
+        with lm_head_at(self.model, last):
+            output = self.model(input_ids=new, use_cache=True, **self._cache_kwarg())
         self._cached_ids = list(prefix)
         self.forward_tokens += new.shape[1]
         return output.logits[0, -1]

@@ -12,7 +12,8 @@ and writes its UCB value per arm inside ``<ucb_values>...</ucb_values>``. At eac
 
 The 2x3 matrix (correct / incorrect x greedy / optimal / other) is in % of all actions.
 Executed actions include the random ones the harness plays for unparsable answers (the paper's
-rule); ``matrix_valid_only`` leaves those steps out.
+rule); ``matrix_valid_only`` leaves those steps out, ``matrix_values_parsed`` keeps only the
+steps whose values were read.
 
 Any agent works (``run_knowing_doing(agent_factory=...)``): the analysis reads the executed
 actions and the texts from the rollout (a text agent's ``Decision`` records, ``StepRecord``),
@@ -177,6 +178,9 @@ def knowing_doing_metrics(actions: Any, rewards: Any, texts: Sequence[Sequence[s
         "matrix": overall,
         "matrix_given_rationale_percent": conditional.tolist(),
         "matrix_valid_only": _matrix(correct, classes, ~invalid),
+        # Only the steps whose <ucb_values> were read: the knowing-doing gap of a model that
+        # writes its values only sometimes, without the steps where it wrote none.
+        "matrix_values_parsed": _matrix(correct, classes, parsed),
         "correct_rationale_rate": float(correct.mean()),
         "values_parsed_rate": float(parsed.mean()),
         "invalid_rate": float(invalid.mean()),

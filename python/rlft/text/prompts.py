@@ -78,7 +78,9 @@ class PromptConfig:
     answer_prefix: bool = field(default=False, metadata={
         "help": "answer-prefix protocol, for models that do not follow the output format: the "
                 "prompt ends with the format's prefix 'ACTION=' (after the chat's generation "
-                "prompt) and the model completes the label, parsed as usual; needs cot=False"})
+                "prompt) and the model completes the label: the first line of the completion is "
+                "parsed as 'ACTION=' + that line (later lines are not the answer); needs "
+                "cot=False"})
 
     def __post_init__(self) -> None:
         self.validate()
