@@ -34,7 +34,7 @@ PHASES = ("perf/rollout_s", "perf/logprob_s", "perf/update_s")
 SMOKE = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
          "optim.batch_size=4", "optim.micro_batch_size=2", "warm_start.steps=0",
          "eval.episodes=4", "eval.seeds=1", "run.iterations=1", "optim.warmup_steps=1",
-         "run.export=false"]
+         "run.export=false", "eval.analyses=[]"]
 
 
 def commit() -> str:

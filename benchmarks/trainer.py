@@ -220,16 +220,14 @@ def build_trainer(overrides: Sequence[str], warm_start: bool) -> dict[str, Any]:
     from rlft.trainer.engine import Reference, build_engine, find_config_file, init_world
     from rlft.trainer.evaluate import make_env
     from rlft.trainer.loop import estimated_optimizer_steps, load_policy_model
-    from rlft.trainer.warm_start import format_warm_start
+    from rlft.trainer.warm_start import configured_warm_start
 
     config = load_config(find_config_file("cpu_default.yaml"), overrides)
     world = init_world(config.engine.threads)
     lm, tokenizer = load_policy_model(config, world)
     if warm_start and config.warm_start.steps:
         env = make_env(config, min(64, config.rollout.num_envs), 7, "train")
-        format_warm_start(lm, tokenizer, env, config.prompt, config.warm_start.steps,
-                          config.warm_start.batch_size, config.warm_start.lr, config.run.seed,
-                          config.rollout.max_prompt_tokens, world.device)
+        configured_warm_start(config, lm, tokenizer, env, world.device)
     reference = Reference(config, lm, world)
     engine, scheduler = build_engine(config, lm, world,
                                      estimated_optimizer_steps(config, world))

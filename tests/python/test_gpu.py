@@ -48,7 +48,7 @@ ONE_BATCH = ["optim.batch_size=2", "optim.micro_batch_size=2"]
 SMALL_RUN = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
              "optim.batch_size=4", "optim.micro_batch_size=2", "optim.warmup_steps=1",
              "eval.episodes=4", "eval.seeds=1", "eval.at_start=false", "eval.baselines=[]",
-             "run.progress=false", "run.tensorboard=false"]
+             "run.progress=false", "run.tensorboard=false", "eval.analyses=[]"]
 
 
 @pytest.fixture(scope="module")

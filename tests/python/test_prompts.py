@@ -24,7 +24,8 @@ from rlft.text.history import HistoryStep, InteractionHistory
 from rlft.text.prompts import (CbContext, CbTask, MabTask, PromptConfig, PromptStyle,
                                board_string, describe_user, epsilon_greedy_rationale, format_number,
                                format_values, mab_labels, render_cb_prompt, render_mab_prompt,
-                               render_tictactoe_prompt, try_all_rationale, ucb_thought_rationale)
+                               render_tictactoe_prompt, try_all_rationale, ucb_thought_rationale,
+                               greedy_thought_rationale)
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden" / "prompts"
 UPDATE_GOLDEN = os.environ.get("RLFT_UPDATE_GOLDEN") == "1"
@@ -313,6 +314,27 @@ def test_compact_ucb_rationale_repeats_the_prompt_lines_and_adds_ucb() -> None:
     text, action = ucb_thought_rationale(("a", "b", "c"), [1, 4, 1], [0.5, 4.0, 0.2],
                                          compact=True)
     assert action == 0 and text.endswith("c: 1, 0.20, 1.20\nHighest UCB: a.\nACTION=a")
+
+
+def test_greedy_rationale_lists_tried_arms_then_the_best_mean() -> None:
+    text, action = greedy_thought_rationale(("a", "b", "c"), [2, 1, 0], [1.2, 0.9, 0.0], 1)
+    assert (text, action) == ("Count, mean:\na: 2, 0.6\nb: 1, 0.9\nBest mean: b.\nACTION=b", 1)
+    # An exploring step names the untried arm it was given.
+    text, action = greedy_thought_rationale(("a", "b", "c"), [2, 1, 0], [1.2, 0.9, 0.0], 1,
+                                            explore=2)
+    assert action == 2 and text.endswith("b: 1, 0.9\nUntried: c.\nACTION=c")
+    # Untried arms count as 0: below every tried mean <= 0 one is taken (the first).
+    text, action = greedy_thought_rationale(("a", "b", "c"), [2, 0, 0], [-1.2, 0.0, 0.0], 1)
+    assert (text, action) == ("Count, mean:\na: 2, -0.6\nUntried: b.\nACTION=b", 1)
+    # Every arm tried: the best mean, negative or not; ties go to the lowest index.
+    _, action = greedy_thought_rationale(("a", "b"), [1, 1], [-0.5, -0.5])
+    assert action == 0
+    assert greedy_thought_rationale(("a", "b"), [0, 0], [0.0, 0.0])[0] == (
+        "Count, mean:\nUntried: a.\nACTION=a")
+    with pytest.raises(ValueError, match="untried"):
+        greedy_thought_rationale(("a", "b"), [1, 0], [0.5, 0.0], explore=0)
+    with pytest.raises(ValueError, match="one entry per label"):
+        greedy_thought_rationale(("a", "b"), [1], [0.5])
 
 
 # ---------------------------------------------------------------- history

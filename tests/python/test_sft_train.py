@@ -157,7 +157,8 @@ def _run(args: list[str], launcher: list[str] | None = None) -> subprocess.Compl
 # Shared by the SFT and the RLFT run so that their held-out evaluations are the same.
 EVAL = ["env.num_arms=5", "env.horizon=4", "env.noise=medium", "env.eval_pool_size=6",
         "eval.episodes=6", "eval.seeds=1", "eval.temperature=1.0", "rollout.max_new_tokens=6",
-        "run.progress=false", "engine.threads=1", "model.tiny_layers=2", "model.tiny_hidden=128"]
+        "run.progress=false", "engine.threads=1", "model.tiny_layers=2", "model.tiny_hidden=128",
+        "eval.analyses=[]"]
 
 
 @pytest.fixture(scope="module")

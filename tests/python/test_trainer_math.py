@@ -29,6 +29,25 @@ def test_monte_carlo_baseline_is_the_per_step_batch_mean():
     assert normalized.flatten().tolist() == pytest.approx([-2 / std, -1 / std, 2 / std, 1 / std])
 
 
+def test_group_baseline_is_the_mean_of_the_other_rows_of_the_group():
+    """Rows [0, 3) and [3, 6) played one instance each; the baseline of a row at step t is the
+    mean return-to-go of the other two rows of its group (leave-one-out)."""
+    rewards = torch.tensor([[1.0, 0.0], [2.0, 1.0], [3.0, 2.0],
+                            [10.0, 0.0], [10.0, 0.0], [13.0, 3.0]])
+    advantages, returns = monte_carlo_advantages(rewards, normalize=False, group_size=3)
+    assert returns[:, 0].tolist() == [1.0, 3.0, 5.0, 10.0, 10.0, 16.0]
+    # Row 0, step 0: 1 - (3 + 5) / 2; row 5, step 1: 3 - (0 + 0) / 2.
+    assert advantages[:, 0].tolist() == [-3.0, 0.0, 3.0, -3.0, -3.0, 6.0]
+    assert advantages[:, 1].tolist() == [-1.5, 0.0, 1.5, -1.5, -1.5, 3.0]
+    # What the instance alone adds to every row of a group cancels.
+    shifted, _ = monte_carlo_advantages(rewards + torch.tensor([[0.0], [0.0], [0.0], [7.0],
+                                                                [7.0], [7.0]]),
+                                        normalize=False, group_size=3)
+    assert torch.equal(shifted, advantages)
+    with pytest.raises(ValueError, match="groups of 4"):
+        monte_carlo_advantages(rewards, group_size=4)
+
+
 def test_gae_stops_at_episode_end():
     rewards = torch.tensor([[0.0, 1.0]])
     values = torch.tensor([[0.5, 0.8]])

@@ -17,7 +17,8 @@ TRAIN = str(REPO / "python" / "rlft" / "train.py")
 # Small enough for CI: 4 env slots x 3 steps, 6-token answers.
 TINY = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
         "optim.batch_size=4", "optim.micro_batch_size=2", "warm_start.steps=0",
-        "eval.episodes=4", "eval.seeds=1", "run.progress=false", "optim.warmup_steps=1"]
+        "eval.episodes=4", "eval.seeds=1", "run.progress=false", "optim.warmup_steps=1",
+        "eval.analyses=[]"]
 
 
 def _env(threads: int = 2) -> dict:
@@ -52,7 +53,9 @@ def _metrics(out: Path) -> list[dict]:
 
 def test_single_rank_run_writes_everything(tmp_path):
     out = tmp_path / "run"
-    result = _train([*TINY, "run.iterations=2", f"run.out_dir={out}"])
+    result = _train([*TINY, "run.iterations=2", f"run.out_dir={out}",
+                     "eval.analyses=[greediness,knowing_doing]", "eval.analysis_episodes=2",
+                     "algo.group_size=2"])
     assert "| start policy |" in result.stdout and "| final policy |" in result.stdout
     metrics = _metrics(out)
     assert [m["iteration"] for m in metrics] == [0, 1]
@@ -62,7 +65,19 @@ def test_single_rank_run_writes_everything(tmp_path):
         assert key in metrics[0], key
     assert metrics[0]["rollout/transitions"] == 12
     results = json.loads((out / "results.json").read_text())
-    assert set(results["policies"]) == {"start policy", "final policy", "random", "ucb"}
+    assert set(results["policies"]) == {"start policy", "final policy", "random", "greedy",
+                                        "ucb"}
+    # Every policy's regret and coverage curves, and the analyses of the start and final
+    # policies, linked from results.md.
+    report = (out / "results.md").read_text()
+    for figure in ("regret.png", "coverage.png", "analysis/start/greediness/coverage_by_step.png",
+                   "analysis/final/greediness/coverage_by_step.png",
+                   "analysis/final/knowing_doing/matrix.png"):
+        assert (out / figure).stat().st_size > 0 and f"({figure})" in report, figure
+    for label in ("start", "final"):
+        analysis = results["analyses"][label]
+        assert len(analysis["greediness"]["coverage_by_step"]) == 3
+        assert 0 <= analysis["knowing_doing"]["values_parsed_rate"] <= 1
     assert set(results["paired"]) == {"final_regret", "coverage_final", "shaped_return"}
     assert results["eval"]["episodes"] == 4 and results["eval"]["instances"] == "heldout"
     for policy in results["policies"].values():
@@ -226,7 +241,8 @@ def test_zero3_lockstep_rollouts_with_epsilon_finish(tmp_path):
     # generate() chunks; in lock-step (every token gathering the shards) a rank that made fewer
     # calls left the other waiting for ever (seen before the fix: killed at the timeout).
     out = tmp_path / "eps"
-    _train([*TINY, "rollout.num_envs=6", "rollout.generation_batch_size=2", "algo.epsilon=0.5",
+    _train([*TINY, "rollout.num_envs=6", "algo.group_size=2", "rollout.generation_batch_size=2",
+            "algo.epsilon=0.5",
             "engine.zero_stage=3", "engine.zero3_gather_for_generation=false",
             "engine.threads=1", "run.iterations=1", "eval.at_start=false", "eval.baselines=[]",
             "run.export=false", f"run.out_dir={out}"], timeout=300, deepspeed_ranks=2)

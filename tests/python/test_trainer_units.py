@@ -55,6 +55,11 @@ def test_every_shipped_config_validates(name):
     ("run.resume=false", "run.resume must be str"),
     ("run.resume=maybe", "run.resume must be one of"),
     ("model.tiny_whole_numbers=3", "model.tiny_whole_numbers must be bool"),
+    ("warm_start.expert=ucb", "warm_start.expert must be one of"),
+    ("warm_start.epsilon=1.5", r"warm_start.epsilon must be in \[0, 1\]"),
+    ("eval.analyses=[regret]", "eval.analyses entries must be among"),
+    ("algo.group_size=0", "algo.group_size must be >= 1"),
+    ("algo.group_size=5", r"rollout.num_envs \(16\) must be a multiple of algo.group_size"),
 ])
 def test_bad_overrides_name_the_field(override, message):
     with pytest.raises(ConfigError, match=message):
@@ -228,3 +233,38 @@ def test_tensorboard_resume_drops_the_replayed_steps(tmp_path):
     assert [json.loads(line)["iteration"] for line in
             (tmp_path / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
     assert first._wandb_id() == resumed._wandb_id()  # one wandb run for the directory
+
+
+def test_config_pairs_that_cannot_work_together():
+    for overrides, message in (
+            (["env.name=tictactoe", "algo.advantage=gae", "warm_start.expert=greedy"],
+             "warm_start.expert=greedy reads a multi-armed bandit"),
+            (["prompt.randomise_labels=true", "warm_start.expert=greedy"],
+             "prompt.randomise_labels=false"),
+            (["eval.analyses=[greediness]", "run.export=false"], "run.export=true"),
+            (["algo.group_size=4", "algo.advantage=gae"], "algo.advantage=mc"),
+            (["--config", "configs/cpu_regret.yaml", "eval.analyses=[knowing_doing]"],
+             "knowing_doing plays the UCB-instructed version")):
+        config_file = None
+        if overrides[0] == "--config":
+            config_file, overrides = find_config_file(overrides[1].split("/")[-1]), overrides[2:]
+        with pytest.raises(ConfigError, match=message):
+            load_config(config_file, overrides)
+
+
+def test_grouped_instances_give_every_row_of_a_group_one_instance():
+    from rlft.trainer.evaluate import make_env
+    from rlft.trainer.loop import grouped_instances
+
+    config = load_config(None, ["algo.group_size=4", "rollout.num_envs=8"])
+    env = make_env(config, 8, 1, "train")
+    assert grouped_instances(load_config(None, []), env, 3) is None
+    options = grouped_instances(config, env, 3)
+    assert (options["task_ids"] == grouped_instances(config, env, 3)["task_ids"]).all()  # seeded
+    ids = options["task_ids"]
+    assert ids.shape == (8,) and len(set(ids[:4])) == 1 and len(set(ids[4:])) == 1
+    assert set(ids) <= set(env.train_task_ids().tolist())
+    _, info = env.reset(seed=1, options=options)
+    means = info["arm_means"]
+    assert (means[:4] == means[0]).all() and (means[4:] == means[4]).all()
+

@@ -2,7 +2,9 @@
 them like any agent; each step's record (the prompt, the target answer, the label it names) is
 one example.
 
-- ``UCBExpert``: the paper's UCB expert (spec §6), BC or TC targets.
+- ``UCBExpert``: the paper's UCB expert, BC or TC targets.
+- ``GreedyExpert``: the greedy bandit player (best mean so far), its counts-and-means rationale:
+  the paper's failure mode, taught as a starting policy that over-exploits.
 - ``AnsweringAgent``: a classic agent's move (minimax; random for the format-only data), answered
   'ACTION=<label>' or after the short rationale.
 
@@ -21,7 +23,8 @@ from rlft.agents.base import (Agent, BatchedAgent, Decision, Observation, StepRe
                               as_decision)
 from rlft.agents.llm_agent import make_prompter, record_step
 from rlft.text.env_prompts import PromptBatch
-from rlft.text.prompts import PromptConfig, epsilon_greedy_rationale, ucb_thought_rationale
+from rlft.text.prompts import (PromptConfig, epsilon_greedy_rationale, greedy_thought_rationale,
+                               ucb_thought_rationale)
 from rlft.text.templates import ACTION_ANSWER
 
 
@@ -93,6 +96,46 @@ class UCBExpert(TextExpert):
             actions[row] = action
             targets.append(text if self.target == "tc"
                            else ACTION_ANSWER.format(label=batch.labels[action]))
+        return actions, targets
+
+
+class GreedyExpert(TextExpert):
+    """The best mean so far, untried arms counting as 0 (so, with positive rewards, the first
+    arm pulled is kept), after the counts-and-means rationale (``greedy_thought_rationale``).
+    With probability ``epsilon`` a step explores a uniformly random untried arm instead, so
+    that a policy cloned from it gives exploring some probability for RL to reinforce. Ties
+    among untried arms are broken at random, as GreedyAgent breaks them. Without CoT the
+    answer is the rationale's last line, 'ACTION=<label>'."""
+
+    name = "greedy_expert"
+
+    def __init__(self, env: Any, prompt: PromptConfig, epsilon: float = 0.0) -> None:
+        super().__init__(env, prompt)
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+        self.epsilon = epsilon
+        self.rng = np.random.default_rng()
+
+    def reset(self, num_envs: int, num_actions: int, seed: int) -> None:
+        super().reset(num_envs, num_actions, seed)
+        self.rng = np.random.default_rng([seed, 11])
+
+    def _answer(self, batch: PromptBatch, obs: Observation, info: Observation
+                ) -> tuple[np.ndarray, list[str]]:
+        actions = np.zeros(self.num_envs, dtype=np.int32)
+        targets = []
+        for row in range(self.num_envs):
+            counts = self.prompter.history.counts(row)
+            sums = self.prompter.history.reward_sums(row)
+            untried = np.flatnonzero(counts == 0)
+            exploits = bool(np.any((counts > 0) & (sums > 0)))
+            explore = None
+            if untried.size and (not exploits or self.rng.random() < self.epsilon):
+                explore = int(self.rng.choice(untried))
+            text, actions[row] = greedy_thought_rationale(
+                batch.labels, counts, sums, self.prompt.reward_decimals, explore)
+            targets.append(text if self.prompt.cot
+                           else ACTION_ANSWER.format(label=batch.labels[actions[row]]))
         return actions, targets
 
 

@@ -480,6 +480,19 @@ def epsilon_greedy_rationale(label: str) -> str:
     return T.EPSILON_GREEDY_RATIONALE.format(label=label)
 
 
+def _arm_statistics(labels: Sequence[str], counts: Sequence[int], reward_sums: Sequence[float]
+                    ) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """An expert rationale's inputs, checked: (labels, counts int[K], reward sums float[K])."""
+    labels = check_labels(labels)
+    counts_array = np.asarray(counts)
+    sums_array = np.asarray(reward_sums, dtype=np.float64)
+    if counts_array.shape != (len(labels),) or sums_array.shape != (len(labels),):
+        raise ValueError(f"counts and reward_sums need one entry per label ({len(labels)})")
+    if counts_array.dtype.kind not in "iu" or np.any(counts_array < 0):
+        raise ValueError(f"counts must be non-negative integers, got {counts}")
+    return labels, counts_array, sums_array
+
+
 def ucb_thought_rationale(labels: Sequence[str], counts: Sequence[int],
                           reward_sums: Sequence[float], decimals: int = 2,
                           compact: bool = False) -> tuple[str, int]:
@@ -489,13 +502,7 @@ def ucb_thought_rationale(labels: Sequence[str], counts: Sequence[int],
     one; otherwise the highest UCB, the lowest index on ties. ``compact`` writes the same lines
     in the compact prompt's wording. Returns (text, env action).
     """
-    labels = check_labels(labels)
-    counts_array = np.asarray(counts)
-    sums_array = np.asarray(reward_sums, dtype=np.float64)
-    if counts_array.shape != (len(labels),) or sums_array.shape != (len(labels),):
-        raise ValueError(f"counts and reward_sums need one entry per label ({len(labels)})")
-    if counts_array.dtype.kind not in "iu" or np.any(counts_array < 0):
-        raise ValueError(f"counts must be non-negative integers, got {counts}")
+    labels, counts_array, sums_array = _arm_statistics(labels, counts, reward_sums)
     opening, tried, untried_line, explore, exploit = (
         (T.UCB_RATIONALE_COMPACT_OPENING, T.UCB_RATIONALE_COMPACT_LINE,
          T.UCB_RATIONALE_COMPACT_LINE_UNTRIED, T.UCB_RATIONALE_COMPACT_EXPLORE,
@@ -522,4 +529,32 @@ def ucb_thought_rationale(labels: Sequence[str], counts: Sequence[int],
         action = int(np.argmax(ucb_values))
         lines.append(exploit.format(label=labels[action]))
     lines.append(T.ACTION_ANSWER.format(label=labels[action]))
+    return "\n".join(lines), action
+
+
+def greedy_thought_rationale(labels: Sequence[str], counts: Sequence[int],
+                             reward_sums: Sequence[float], decimals: int = 2,
+                             explore: int | None = None) -> tuple[str, int]:
+    """The greedy expert's answer and the action it picks: the count and mean of every tried
+    action, then the highest mean (untried actions count as 0; lowest index on ties). Before
+    any tried action has a mean above 0 it names an untried action, the first one, or the
+    untried action ``explore`` when given (an exploring step). Returns (text, env action)."""
+    labels, counts_array, sums_array = _arm_statistics(labels, counts, reward_sums)
+    untried = np.flatnonzero(counts_array == 0)
+    if explore is not None and explore not in untried:
+        raise ValueError(f"explore must name an untried action, got {explore}")
+    means = np.divide(sums_array, counts_array, out=np.zeros(len(labels)),
+                      where=counts_array > 0)
+    lines = [T.GREEDY_RATIONALE_OPENING]
+    for action in np.flatnonzero(counts_array > 0):
+        lines.append(T.GREEDY_RATIONALE_LINE.format(
+            label=labels[action], count=int(counts_array[action]),
+            mean=format_number(means[action], decimals)))
+    best = int(np.argmax(means))
+    if explore is None and (untried.size == 0 or (counts_array[best] > 0 and means[best] > 0)):
+        action, line = best, T.GREEDY_RATIONALE_EXPLOIT
+    else:
+        action = int(untried[0]) if explore is None else int(explore)
+        line = T.GREEDY_RATIONALE_EXPLORE
+    lines += [line.format(label=labels[action]), T.ACTION_ANSWER.format(label=labels[action])]
     return "\n".join(lines), action

@@ -19,15 +19,26 @@ def rewards_to_go(rewards: torch.Tensor, gamma: float = 1.0) -> torch.Tensor:
 
 
 def monte_carlo_advantages(rewards: torch.Tensor, gamma: float = 1.0, normalize: bool = True,
-                           eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+                           eps: float = 1e-8, group_size: int = 1
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
     """The paper's bandit estimator: rewards-to-go minus a baseline, no value head.
 
-    The baseline is the batch mean of G_t at the same step t (all episodes share the horizon,
-    so step t is comparable across rows). Optionally normalized to unit std over the batch.
-    Returns (advantages, returns), both [B, T].
+    The baseline is the mean of G_t at the same step t (all episodes share the horizon, so step
+    t is comparable across rows): over the whole batch, or, with ``group_size`` G > 1, over the
+    other G - 1 rows of the row's group (rows [kG, (k+1)G) played the same instance), the
+    leave-one-out baseline of RLOO. It removes what the instance alone decides (how good its
+    arms are), which otherwise dominates a bandit's return. Optionally normalized to unit std
+    over the batch. Returns (advantages, returns), both [B, T].
     """
     returns = rewards_to_go(rewards, gamma)
-    advantages = returns - returns.mean(dim=0, keepdim=True)
+    if group_size > 1:
+        if returns.shape[0] % group_size:
+            raise ValueError(f"{returns.shape[0]} rows do not split into groups of {group_size}")
+        grouped = returns.reshape(-1, group_size, returns.shape[1])
+        others = (grouped.sum(dim=1, keepdim=True) - grouped) / (group_size - 1)
+        advantages = (grouped - others).reshape(returns.shape)
+    else:
+        advantages = returns - returns.mean(dim=0, keepdim=True)
     if normalize and advantages.numel() > 1:
         advantages = advantages / (advantages.std() + eps)
     return advantages, returns

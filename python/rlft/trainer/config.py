@@ -87,6 +87,12 @@ class AlgoSection:
                            "episodes, no value head); gae: value head + GAE (variable length).",
                            default="mc")
     gamma: float = _help("Discount.", default=1.0)
+    group_size: int = _help(
+        "mc on multi-armed bandits: rows play in groups of this many on one training instance, "
+        "and a step's baseline is the mean return-to-go of the group's other rows at that step "
+        "(leave-one-out, as RLOO), which removes how good the instance's arms happen to be "
+        "from the advantage. 1: every row its own instance, the batch mean as baseline.",
+        default=1)
     gae_lambda: float = _help("GAE lambda.", default=0.95)
     clip_eps: float = _help("PPO clip epsilon.", default=0.2)
     kl_coef: float = _help("beta: weight of the KL to the reference policy.", default=0.05)
@@ -155,9 +161,14 @@ class EngineSection:
 
 @dataclass
 class WarmStartSection:
-    steps: int = _help("Format-only SFT steps before RL (answers 'ACTION=<random label>'): "
-                       "teaches a random-init model the output format, none of the skill.",
+    steps: int = _help("Supervised steps on warm_start.expert's answers before RL (0: none).",
                        default=0)
+    expert: str = _help("'format': answers 'ACTION=<random label>', the output format and none "
+                        "of the skill; 'greedy' (bandits): the greedy player's counts-and-means "
+                        "rationale (with prompt.cot), a start that over-exploits.",
+                        default="format")
+    epsilon: float = _help("greedy: the share of steps that explore a random untried arm "
+                           "instead, in the expert's examples.", default=0.0)
     lr: float = _help("Warm-start learning rate.", default=1e-3)
     batch_size: int = _help("Warm-start sequences per step.", default=32)
 
@@ -173,7 +184,12 @@ class EvalSection:
                                default=0.0)
     at_start: bool = _help("Evaluate the starting policy (after the warm start).", default=True)
     baselines: list[str] = _help("Classic agents on the same held-out instances.",
-                                 default_factory=lambda: ["random", "ucb"])
+                                 default_factory=lambda: ["random", "greedy", "ucb"])
+    analyses: list[str] = _help(
+        "Bandits: analyses run at the end on the starting and the final policy, into "
+        "RUN/analysis (greediness: coverage by step; knowing_doing: the UCB-instructed "
+        "prompt), at the run's arms, horizon and prompt.", default_factory=list)
+    analysis_episodes: int = _help("Instances each analysis plays per policy.", default=16)
 
 
 @dataclass
@@ -251,6 +267,7 @@ CHOICES = {
     "env.reward_type": ("gaussian", "bernoulli"),
     "env.opponent": ("random", "minimax", "mcts", "noisy"),
     "algo.advantage": ("mc", "gae"),
+    "warm_start.expert": ("format", "greedy"),
     "algo.kl_mode": ("loss", "reward"),
     "algo.kl_estimator": ("k1", "k2", "k3"),
     "optim.optimizer": ("adamw", "adafactor"),
@@ -261,13 +278,21 @@ CHOICES = {
 POSITIVE = ("env.num_arms", "env.horizon", "env.pool_size", "env.eval_pool_size",
             "rollout.num_envs", "rollout.max_new_tokens", "rollout.generation_batch_size",
             "rollout.max_prompt_tokens", "algo.update_epochs", "optim.batch_size",
-            "optim.micro_batch_size", "eval.episodes", "eval.seeds", "run.iterations",
+            "optim.micro_batch_size", "eval.episodes", "eval.seeds", "eval.analysis_episodes",
+            "run.iterations", "algo.group_size",
             "run.keep_checkpoints", "model.lora_rank", "model.tiny_layers", "model.tiny_hidden")
 NON_NEGATIVE = ("algo.kl_coef", "algo.value_coef", "algo.exploration_bonus", "algo.clip_eps",
                 "optim.lr", "optim.min_lr", "optim.warmup_steps", "optim.weight_decay",
                 "optim.grad_clip", "warm_start.steps", "warm_start.lr", "eval.temperature",
                 "rollout.temperature", "run.time_limit_s", "run.checkpoint_every",
                 "run.sample_rollouts", "engine.threads")
+
+
+def preset_options(config: TrainConfig) -> dict[str, Any] | None:
+    """The tiny preset's options set in the model section (None for other models)."""
+    if config.model.name != "tiny":
+        return None
+    return {option: getattr(config.model, field) for field, option in TINY_OPTIONS.items()}
 
 
 # Envs of fixed episode length (the horizon): Monte Carlo advantages, no value head.
@@ -381,6 +406,37 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
     if config.engine.gradient_checkpointing and not checkpointing_keeps_cache():
         raise ConfigError("engine.gradient_checkpointing needs transformers >= 5.15 (layers "
                           "that keep a read-only key/value cache under checkpointing)")
+    from rlft.trainer.policy_analyses import ANALYSES
+
+    unknown = [name for name in config.eval.analyses if name not in ANALYSES]
+    if unknown:
+        raise ConfigError(f"eval.analyses entries must be among {list(ANALYSES)}, got "
+                          f"{unknown[0]!r}")
+    if config.eval.analyses and (config.env.name != "mab" or not config.run.export):
+        raise ConfigError("eval.analyses plays multi-armed bandit episodes with the starting and "
+                          "the exported final policy: it needs env.name=mab and "
+                          "run.export=true")
+    if "knowing_doing" in config.eval.analyses:
+        try:
+            dataclasses.replace(config.prompt, cot=True, ucb_instructed=True)
+        except ValueError as error:
+            raise ConfigError(f"eval.analyses: knowing_doing plays the UCB-instructed version of "
+                              f"the run's prompt, which this prompt cannot take ({error})"
+                              ) from None
+    if config.algo.group_size > 1:
+        if config.env.name != "mab" or config.algo.advantage != "mc":
+            raise ConfigError("algo.group_size > 1 groups multi-armed bandit instances for the "
+                              "mc baseline: it needs env.name=mab and algo.advantage=mc")
+        if config.rollout.num_envs % config.algo.group_size:
+            raise ConfigError(f"rollout.num_envs ({config.rollout.num_envs}) must be a multiple "
+                              f"of algo.group_size ({config.algo.group_size})")
+    if not 0 <= config.warm_start.epsilon <= 1:
+        raise ConfigError(f"warm_start.epsilon must be in [0, 1], got {config.warm_start.epsilon}")
+    if config.warm_start.expert == "greedy" and (
+            config.env.name != "mab" or config.prompt.randomise_labels):
+        raise ConfigError("warm_start.expert=greedy reads a multi-armed bandit's counts and "
+                          "means in label order: it needs env.name=mab and "
+                          "prompt.randomise_labels=false")
     if config.optim.min_lr > config.optim.lr:
         raise ConfigError(f"optim.min_lr ({config.optim.min_lr}) exceeds optim.lr")
     instances = config.eval.episodes * config.eval.seeds

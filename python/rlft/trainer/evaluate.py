@@ -121,7 +121,8 @@ def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[s
                plot: Callable[[list[dict[str, Any]], Path], None]) -> dict[str, Any]:
     """The end of every training run (RL or SFT): the final policy (`evaluate(lm)`) and the
     baselines on the held-out instances, the export (which carries its evaluation), then
-    (rank 0) the training plot, results.json/.md and the printed comparison."""
+    (rank 0) the training plot, results.json/.md, for bandits the regret and coverage curves
+    of every policy (regret.png, coverage.png), and the printed comparison."""
     from rlft.trainer.checkpoint import export_policy
 
     engine.eval()
@@ -142,7 +143,14 @@ def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[s
         (out / "results.json").write_text(json.dumps(
             {"policies": results, "paired": paired_comparisons(results),
              "eval": eval_config_of(config).to_dict()}, indent=2) + "\n")
-        (out / "results.md").write_text(table + (f"\n{words}\n" if words else ""))
+        figures = ""
+        if all("regret_mean" in summary for summary in results.values()):  # bandits
+            from rlft.analysis.plots import plot_regret_and_coverage
+
+            plot_regret_and_coverage(results, out)
+            figures = ("\nRegret and coverage by step, every policy: [regret.png](regret.png), "
+                       "[coverage.png](coverage.png)\n")
+        (out / "results.md").write_text(table + (f"\n{words}\n" if words else "") + figures)
         print(f"\nHeld-out evaluation ({config.eval.episodes * config.eval.seeds} distinct "
               f"instances, policy temperature {config.eval.temperature}):\n{table}")
         print(f"run directory: {out}")

@@ -16,16 +16,17 @@ from rlft.agents.generation import SamplingConfig
 from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
 from rlft.trainer import advantages as adv
 from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
-from rlft.trainer.config import BANDITS, TINY_OPTIONS, ConfigError, TrainConfig, validate
+from rlft.trainer.config import BANDITS, ConfigError, TrainConfig, preset_options, validate
 from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disable_dropout,
                                  gathered_for_generation, init_world, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
+from rlft.trainer.policy_analyses import analyse_start_and_final
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.rewards import RewardScaler, shaped_reward
 from rlft.trainer.rollout import Transition, collect, samples_of, step_grid
 from rlft.trainer.run_log import RunLog
-from rlft.trainer.warm_start import format_warm_start, load_warm_start, save_warm_start
+from rlft.trainer.warm_start import configured_warm_start, load_warm_start, save_warm_start
 
 
 def _seed(*parts: int) -> int:
@@ -37,9 +38,7 @@ def load_policy_model(config: TrainConfig, world: World) -> tuple[Any, Any]:
     first: save_pretrained writes nothing on other ranks of a distributed run."""
     from rlft.models import load_model_and_tokenizer, resolve_model_path
 
-    options = None
-    if config.model.name == "tiny":
-        options = {option: getattr(config.model, field) for field, option in TINY_OPTIONS.items()}
+    options = preset_options(config)
     try:
         if world.is_main:
             resolve_model_path(config.model.name, preset_options=options)
@@ -58,7 +57,7 @@ def load_policy_model(config: TrainConfig, world: World) -> tuple[Any, Any]:
 
 def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, directory: Path,
                resuming: bool) -> None:
-    """The format-only warm start, saved to `directory`; a resumed run loads it back instead,
+    """The warm start, saved to `directory`; a resumed run loads it back instead,
     since the reference policy is built from `lm` before the checkpoint is loaded."""
     if resuming:
         load_warm_start(lm, directory)
@@ -68,14 +67,12 @@ def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, direc
     # start trains it whole on the rank's device, then hands it back where it was.
     home = next(lm.parameters()).device
     lm.to(world.device)
-    losses = format_warm_start(lm, tokenizer, env, config.prompt,
-                               config.warm_start.steps, config.warm_start.batch_size,
-                               config.warm_start.lr, config.run.seed,
-                               config.rollout.max_prompt_tokens, world.device)
+    losses = configured_warm_start(config, lm, tokenizer, env, world.device)
     lm.to(home)
     if world.is_main:
         save_warm_start(lm, tokenizer, directory)
-        print(f"warm start: {len(losses)} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
+        print(f"warm start ({config.warm_start.expert}): {len(losses)} steps, loss "
+              f"{losses[0]:.3f} -> {losses[-1]:.3f}")
     if world.size > 1:
         torch.distributed.barrier()
 
@@ -96,6 +93,16 @@ def estimated_optimizer_steps(config: TrainConfig, world: World) -> int:
     per_rank = config.rollout.num_envs * length
     per_rollout = max(1, per_rank * world.size // config.optim.batch_size)
     return max(1, config.run.iterations * config.algo.update_epochs * per_rollout)
+
+
+def grouped_instances(config: TrainConfig, env: Any, seed: int) -> dict[str, Any] | None:
+    """Reset options for algo.group_size > 1: rows [kG, (k+1)G) play one training instance,
+    drawn (seeded) from the pool; None lets every row draw its own."""
+    size = config.algo.group_size
+    if size == 1:
+        return None
+    ids = np.random.default_rng([seed, 5]).choice(env.train_task_ids(), env.num_envs // size)
+    return {"task_ids": np.repeat(ids, size)}
 
 
 # ----------------------------------------------------------------------------- rewards
@@ -127,7 +134,7 @@ def compute_advantages(config: TrainConfig, transitions: Sequence[Transition], n
     if config.algo.advantage == "mc":
         advantage, returns = adv.monte_carlo_advantages(
             torch.tensor(np.nan_to_num(grid)), config.algo.gamma,
-            normalize=config.algo.normalize_advantages)
+            normalize=config.algo.normalize_advantages, group_size=config.algo.group_size)
     else:
         value_grid = torch.tensor(np.nan_to_num(step_grid(transitions, list(values), num_rows)))
         dones = torch.tensor(~present, dtype=torch.float64)
@@ -354,8 +361,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
         generated_before, generate_s_before = agent.new_tokens, agent.generate_seconds
         bar.set_description_str("rlft train [rollout]")
         with gathered_for_generation(engine, gather):
-            rollout, transitions = collect(env, agent, _seed(config.run.seed, 3, iteration,
-                                                             world.rank), any_active)
+            seed = _seed(config.run.seed, 3, iteration, world.rank)
+            rollout, transitions = collect(env, agent, seed, any_active,
+                                           grouped_instances(config, env, seed))
         num_rows = rollout.actions.shape[0]
         t1 = time.perf_counter()
         bar.set_description_str("rlft train [log-probs]")
@@ -421,5 +429,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         print("final evaluation: the trained policy and the baselines on the held-out "
               "instances", flush=True)
     finish_run(config, engine, tokenizer, results, out, world, evaluate, plot_training)
+    if config.eval.analyses and world.is_main:
+        start = out / "warm_start" if config.warm_start.steps else None
+        analyse_start_and_final(config, out, start)
     log.close()
     return results

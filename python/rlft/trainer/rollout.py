@@ -5,7 +5,7 @@ the exact prompt and answer token ids the policy saw and sampled (never re-token
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -25,10 +25,12 @@ class Transition:
     novel: bool         # the executed action had not been tried before in this episode
 
 
-def collect(env: Any, agent: Any, seed: int, any_active: Callable[[bool], bool] = bool
-            ) -> tuple[Rollout, list[Transition]]:
-    """One training rollout: every env row plays one episode with the policy."""
-    rollout = run_episodes(env, agent, seed=seed, any_active=any_active)
+def collect(env: Any, agent: Any, seed: int, any_active: Callable[[bool], bool] = bool,
+            reset_options: Mapping[str, Any] | None = None) -> tuple[Rollout, list[Transition]]:
+    """One training rollout: every env row plays one episode with the policy (reset_options:
+    as run_episodes takes them, e.g. the instance of every row)."""
+    rollout = run_episodes(env, agent, seed=seed, reset_options=reset_options,
+                           any_active=any_active)
     return rollout, transitions_of(rollout)
 
 

@@ -21,6 +21,7 @@ from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_
 from rlft.trainer.config import ConfigError, TrainConfig, validate
 from rlft.trainer.engine import World, agree_any, build_engine, init_world
 from rlft.trainer.evaluate import evaluate_policy, finish_run
+from rlft.trainer.policy_analyses import analyse_start_and_final
 from rlft.trainer.loop import add_lora, load_policy_model
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.run_log import RunLog
@@ -247,5 +248,7 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
     bar.close()
 
     finish_run(config, engine, tokenizer, results, out, world, evaluate, _plot_losses)
+    if config.eval.analyses and world.is_main:
+        analyse_start_and_final(config, out, None)
     log.close()
     return results

@@ -1,6 +1,10 @@
-"""Format-only warm start: a few supervised steps on answers 'ACTION=<uniformly random
-label>' for prompts of real env states. A random-init model learns the output format and none
-of the skill, so any decision-making gained afterwards is RL's own."""
+"""Warm start: a few supervised steps, before RL, on an expert's answers for the prompts of
+the env states it reaches (played through the one episode loop):
+
+- ``format``: 'ACTION=<uniformly random label>'. A random-init model learns the output format
+  and none of the skill, so any decision-making gained afterwards is RL's own.
+- ``greedy`` (bandits): the greedy player's counts-and-means rationale, exploring an untried
+  arm at rate ``epsilon``: a starting policy that over-exploits, the paper's failure mode."""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rlft.agents import make_agent, run_episodes
 from rlft.agents.generation import PromptEncoder
 from rlft.agents.llm_agent import make_prompter
-from rlft.sft.experts import AnsweringAgent
+from rlft.sft.experts import AnsweringAgent, GreedyExpert, TextExpert
 from rlft.sft.generate import derived_seed
 from rlft.text.chat import format_chat, shared_chat_prefix
 from rlft.text.templates import ANSWER_PREFIX
@@ -22,22 +27,34 @@ from rlft.trainer.checkpoint import save_model_directory
 from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
 
 
-def format_examples(env: Any, tokenizer: Any, prompt_config: Any, num_examples: int, seed: int,
-                    max_prompt_tokens: int) -> tuple[list[list[int]], list[list[int]]]:
-    """(prompt ids, answer ids) of the first `num_examples` steps of the format-only agent: a
-    uniformly random valid action, answered 'ACTION=<its label>', played through the one
-    episode loop round after round (round r with seed derived_seed(seed, r)). Prompts are
+EXPERTS = ("format", "greedy")
+
+
+def make_expert(name: str, env: Any, prompt_config: Any, epsilon: float = 0.0) -> TextExpert:
+    """The warm start's expert (one of EXPERTS)."""
+    if name == "format":
+        return AnsweringAgent(env, prompt_config, make_agent("random"))
+    if name == "greedy":
+        return GreedyExpert(env, prompt_config, epsilon)
+    raise ValueError(f"warm-start expert must be one of {list(EXPERTS)}, got {name!r}")
+
+
+def expert_examples(env: Any, tokenizer: Any, prompt_config: Any, expert: TextExpert,
+                    num_examples: int, seed: int, max_prompt_tokens: int
+                    ) -> tuple[list[list[int]], list[list[int]]]:
+    """(prompt ids, answer ids) of the first `num_examples` steps `expert` plays through the
+    one episode loop, round after round (round r with seed derived_seed(seed, r)). Prompts are
     encoded as the LLM agent encodes them (shared prefix, then each row's own tokens; under
-    the answer-prefix protocol ending with 'ACTION=', the answer then being the label)."""
+    the answer-prefix protocol ending with 'ACTION=', the answer then being the label). They
+    are returned in a seeded random order."""
     prompter = make_prompter(env, prompt_config, env.num_envs, seed)
     encoder = PromptEncoder(tokenizer, shared_chat_prefix(tokenizer, prompter.shared_text()),
                             max_prompt_tokens)
-    agent = AnsweringAgent(env, prompt_config, make_agent("random"))
     prompts: list[list[int]] = []
     answers: list[list[int]] = []
     round_index = 0
     while len(prompts) < num_examples:
-        rollout = run_episodes(env, agent, seed=derived_seed(seed, round_index))
+        rollout = run_episodes(env, expert, seed=derived_seed(seed, round_index))
         round_index += 1
         for _, _, record in rollout.records()[:num_examples - len(prompts)]:
             chat = format_chat(tokenizer, [{"role": "user", "content": record.prompt}])
@@ -48,16 +65,18 @@ def format_examples(env: Any, tokenizer: Any, prompt_config: Any, num_examples: 
             prompts.append(encoder.encode(chat))
             answer = tokenizer(answer_text, add_special_tokens=False)["input_ids"]
             answers.append(answer + [tokenizer.eos_token_id])
-    return prompts, answers
+    # The records come step by step across rows; shuffled, a batch mixes steps and episodes.
+    order = np.random.default_rng([seed, 7]).permutation(len(prompts))
+    return [prompts[i] for i in order], [answers[i] for i in order]
 
 
-def format_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_config: Any,
-                      steps: int, batch_size: int, lr: float, seed: int,
-                      max_prompt_tokens: int, device: torch.device) -> list[float]:
-    """Supervised steps (loss on answer tokens only) on format-only examples; returns the
-    loss of every step. Deterministic for a seed, so every rank ends with the same weights."""
-    prompts, answers = format_examples(env, tokenizer, prompt_config, steps * batch_size, seed,
-                                       max_prompt_tokens)
+def supervised_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_config: Any,
+                          expert: TextExpert, steps: int, batch_size: int, lr: float, seed: int,
+                          max_prompt_tokens: int, device: torch.device) -> list[float]:
+    """Supervised steps (loss on answer tokens only) on `expert`'s examples; returns the loss
+    of every step. Deterministic for a seed, so every rank ends with the same weights."""
+    prompts, answers = expert_examples(env, tokenizer, prompt_config, expert, steps * batch_size,
+                                       seed, max_prompt_tokens)
     policy = PolicyWithValue(lm, value_head=False)
     optimizer = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=lr)
     losses = []
@@ -74,6 +93,16 @@ def format_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_conf
         losses.append(float(loss.detach()))
     lm.eval()
     return losses
+
+
+def configured_warm_start(config: Any, lm: torch.nn.Module, tokenizer: Any, env: Any,
+                          device: torch.device) -> list[float]:
+    """The warm start a TrainConfig's warm_start section names, on `env`; returns the losses."""
+    section = config.warm_start
+    expert = make_expert(section.expert, env, config.prompt, section.epsilon)
+    return supervised_warm_start(lm, tokenizer, env, config.prompt, expert, section.steps,
+                                 section.batch_size, section.lr, config.run.seed,
+                                 config.rollout.max_prompt_tokens, device)
 
 
 def save_warm_start(lm: torch.nn.Module, tokenizer: Any, directory: Path) -> None:
