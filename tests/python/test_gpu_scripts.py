@@ -72,7 +72,7 @@ def test_gpu_real_model_cpu_twin_joins_converts_and_compares(tmp_path):
     for policy in (train["start"], train["final"]):
         assert 0.0 <= policy["invalid_rate"] <= 1.0 and policy["num_episodes"] == 2
     assert set(train["paired"]) == {"final_regret", "coverage_final", "shaped_return"}
-    assert set(train["baselines"]) == {"random", "ucb"}
+    assert set(train["baselines"]) == {"random", "greedy", "ucb"}
 
 
 def test_model_shapes_have_the_published_parameter_counts(tiny_model):

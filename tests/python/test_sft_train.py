@@ -183,7 +183,7 @@ def test_tiny_sft_run_lowers_the_loss_and_writes_everything(sft_run):
     assert rows[-1]["sft/loss"] < 0.5 * rows[0]["sft/loss"]
     assert rows[-1]["sft/val_loss"] < 0.5 * rows[0]["sft/val_loss"]
     results = json.loads((out / "results.json").read_text())["policies"]
-    assert set(results) == {"start policy", "final policy", "random", "ucb"}
+    assert set(results) == {"start policy", "final policy", "random", "greedy", "ucb"}
     assert results["final policy"]["invalid_rate"] < results["start policy"]["invalid_rate"]
     assert "| final policy |" in result.stdout
     assert (out / "checkpoints" / "latest").read_text() == "iter_000030"
