@@ -39,8 +39,8 @@ GPU_SCRIPTS = {"gpu_check.py", "gpu_real_model.py", "gpu_throughput.py", "model_
 
 
 def test_every_benchmark_script_has_a_smoke_test():
-    tested = {"analyses.py", "bench_bandits.py", "bench_tic_tac_toe.py", "envs.py", "parser.py",
-              "seeds.py", "trainer.py"}
+    tested = {"analyses.py", "bench_bandits.py", "bench_tic_tac_toe.py", "envs.py",
+              "exploit_probe.py", "parser.py", "seeds.py", "trainer.py"}
     assert {p.name for p in BENCHMARKS.glob("*.py")} == tested | HELPERS | GPU_SCRIPTS
 
 
@@ -59,6 +59,19 @@ def test_envs_and_parser_smoke(tmp_path):
 def test_seeds_smoke():
     result = _run("seeds.py", "--smoke")
     assert "| 0 |" in result.stdout and "wrote" in result.stdout
+
+
+def test_exploit_probe_smoke():
+    result = _run("exploit_probe.py", "--smoke", timeout=300)
+    path = Path(result.stdout.strip().splitlines()[-1].removeprefix("wrote "))
+    assert REPO / "benchmarks" / "results" not in path.parents
+    report = json.loads(path.read_text())
+    assert report["commit"] and report["models"] == {"tiny": "tiny"}
+    table = report["by_tried_arms"]["tiny"]
+    # The expert's first pull of a positive arm leaves one tried arm: a state every run has.
+    assert table["1"]["chance"] == 1.0 and table["1"]["steps"] > 0
+    for tried, row in table.items():
+        assert row["chance"] == 1 / int(tried) and 0 <= row["accuracy"] <= 1
 
 
 def test_analyses_smoke(tmp_path):
