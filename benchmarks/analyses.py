@@ -30,13 +30,14 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
+
+from provenance import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -99,15 +100,6 @@ def paper_numbers() -> dict[str, Any]:
 
 # Below this share of steps a part counts as one the model cannot do.
 CANNOT_RATE = 0.02
-
-
-def commit() -> str:
-    """HEAD's hash, with '+dirty' when tracked files differ from it."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return head + ("+dirty" if dirty else "")
 
 
 def timed(run: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:

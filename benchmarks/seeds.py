@@ -29,21 +29,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from provenance import commit
+
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("perf/rollout_s", "perf/logprob_s", "perf/update_s")
 SMOKE = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
          "optim.batch_size=4", "optim.micro_batch_size=2", "warm_start.steps=0",
          "eval.episodes=4", "eval.seeds=1", "run.iterations=1", "optim.warmup_steps=1",
          "run.export=false", "eval.analyses=[]"]
-
-
-def commit() -> str:
-    """HEAD's hash, with '+dirty' when tracked files differ from it."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return head + ("+dirty" if dirty else "")
 
 
 def train_seed(config: str, seed: int, out_dir: Path, overrides: list[str]) -> float:

@@ -65,6 +65,8 @@ import numpy as np
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from provenance import commit  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "trainer.json"
 STAGES = (0, 2, 3)
@@ -711,18 +713,6 @@ def table(results: dict[str, Any]) -> str:
                      f"{peak['matmul_gflops']:.1f} GFLOP/s) | "
                      f"{results['update_fraction_of_peak']:.3f} | |")
     return "\n".join(lines)
-
-
-def commit() -> str:
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "python", "benchmarks",
-                                ":!benchmarks/results"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        return head + ("+uncommitted" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import rlft
 REPO = Path(__file__).resolve().parents[2]
 BENCHMARKS = REPO / "benchmarks"
 # Imported by the others, or launched by trainer.py: covered by those runs.
-HELPERS = {"zero_rss.py"}
+HELPERS = {"provenance.py", "zero_rss.py"}
 
 
 def _run(script: str, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:

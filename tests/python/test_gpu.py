@@ -170,7 +170,7 @@ def test_zero3_warm_start_runs_on_the_rank_device_and_hands_the_model_back(
     before = {name: p.detach().clone() for name, p in lm.named_parameters()}
     warm_start(config, lm, tokenizer, world, tmp_path / "warm_start", resuming=False)
 
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("warm start:"))
+    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("warm start ("))
     first, last = (float(x) for x in line.split("loss ")[1].split(" -> "))
     assert last < first, line
     assert _placed(lm) == {("cpu", DTYPE[device])}  # back where deepspeed.initialize wants it

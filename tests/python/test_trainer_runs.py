@@ -323,8 +323,9 @@ def test_rl_signal_invalid_rate_halves(tmp_path):
     penalty must cut the held-out invalid-action rate to under half its starting value."""
     out = tmp_path / "signal"
     _train(["rollout.num_envs=32", "env.horizon=5", "run.iterations=8", "eval.episodes=32",
-            "eval.seeds=1", "eval.baselines=[]", "run.export=false", "run.progress=false",
-            "algo.update_epochs=2", "optim.batch_size=32", "optim.micro_batch_size=32",
+            "eval.seeds=1", "eval.baselines=[]", "eval.analyses=[]", "run.export=false",
+            "run.progress=false", "algo.update_epochs=2", "optim.batch_size=32",
+            "optim.micro_batch_size=32",
             f"run.out_dir={out}"], timeout=900)
     results = json.loads((out / "results.json").read_text())
     start, final = results["policies"]["start policy"], results["policies"]["final policy"]
