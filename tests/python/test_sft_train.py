@@ -172,7 +172,8 @@ def sft_run(tmp_path_factory):
     result = _run(["--config", str(REPO / "configs" / "sft_bc.yaml"), f"sft.dataset={data}",
                    f"run.out_dir={out}", "sft.steps=30", "sft.log_every=5",
                    "sft.val_fraction=0.1", "optim.batch_size=16", "optim.micro_batch_size=8",
-                   "optim.lr=0.003", "optim.warmup_steps=2", "run.checkpoint_every=0", *EVAL])
+                   "optim.lr=0.003", "optim.warmup_steps=2", "run.checkpoint_every=0", *EVAL,
+                   "eval.analyses=[greediness]", "eval.analysis_episodes=2"])
     return out, result
 
 
@@ -188,6 +189,11 @@ def test_tiny_sft_run_lowers_the_loss_and_writes_everything(sft_run):
     assert "| final policy |" in result.stdout
     assert (out / "checkpoints" / "latest").read_text() == "iter_000030"
     assert (out / "training.png").is_file() and (out / "dataset_manifest.json").is_file()
+    # The analyses of the model SFT started from and of its export, linked from results.md.
+    report = (out / "results.md").read_text()
+    for label in ("start", "final"):
+        figure = f"analysis/{label}/greediness/coverage_by_step.png"
+        assert (out / figure).is_file() and f"({figure})" in report, figure
 
 
 def test_rlft_starts_from_the_sft_export(sft_run, tmp_path):
