@@ -20,9 +20,9 @@ from rlft.trainer.config import BANDITS, ConfigError, TrainConfig, preset_option
 from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disable_dropout,
                                  gathered_for_generation, init_world, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
-from rlft.trainer.policy_analyses import analyse_start_and_final
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
+from rlft.trainer.policy_analyses import analyse_start_and_final
 from rlft.trainer.rewards import RewardScaler, shaped_reward
 from rlft.trainer.rollout import Transition, collect, samples_of, step_grid
 from rlft.trainer.run_log import RunLog

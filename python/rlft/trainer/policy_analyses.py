@@ -21,13 +21,13 @@ ANALYSES = ("greediness", "knowing_doing")
 def analyse_policies(config: Any, policies: dict[str, str], out: Path) -> dict[str, Any]:
     """Runs config.eval.analyses on each policy (label -> model directory or preset) into
     out/analysis/<label>/<analysis>; returns {label: {analysis: headline numbers}}."""
+    import torch
+
     from rlft.analysis.config import GreedinessConfig, KnowingDoingConfig
     from rlft.analysis.greediness import run_greediness, setting_name
     from rlft.analysis.knowing_doing import run_knowing_doing
 
     env, rollout = config.env, config.rollout
-    import torch
-
     common = dict(prompt=config.prompt, noise=env.noise, episodes=config.eval.analysis_episodes,
                   horizon=env.horizon, temperature=config.eval.temperature,
                   batch_size=rollout.generation_batch_size, seed=config.run.seed,
@@ -36,9 +36,10 @@ def analyse_policies(config: Any, policies: dict[str, str], out: Path) -> dict[s
     headlines: dict[str, Any] = {}
     for label, model in policies.items():
         headlines[label] = {}
+        where = out / "analysis" / label
         if "greediness" in config.eval.analyses:
             result = run_greediness(GreedinessConfig(
-                model=model, out=str(out / "analysis" / label / "greediness"), arms=[env.num_arms],
+                model=model, out=str(where / "greediness"), arms=[env.num_arms],
                 cot_settings=[cot], max_new_tokens=rollout.max_new_tokens,
                 no_cot_max_new_tokens=rollout.max_new_tokens, **common), show_progress=False)
             metrics = result["settings"][setting_name(env.num_arms, cot)]
@@ -47,7 +48,7 @@ def analyse_policies(config: Any, policies: dict[str, str], out: Path) -> dict[s
                 "invalid_rate": metrics["invalid_rate"]}
         if "knowing_doing" in config.eval.analyses:
             metrics = run_knowing_doing(KnowingDoingConfig(
-                model=model, out=str(out / "analysis" / label / "knowing_doing"), arms=env.num_arms,
+                model=model, out=str(where / "knowing_doing"), arms=env.num_arms,
                 max_new_tokens=rollout.max_new_tokens, **common), show_progress=False)
             headlines[label]["knowing_doing"] = {
                 key: metrics[key] for key in ("values_parsed_rate", "correct_rationale_rate",
@@ -96,4 +97,3 @@ def analyse_start_and_final(config: Any, out: Path, start: Path | None) -> None:
     with open(out / "results.md", "a") as handle:
         handle.write(section)
     print(section)
-

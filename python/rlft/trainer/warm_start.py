@@ -24,10 +24,11 @@ from rlft.sft.generate import derived_seed
 from rlft.text.chat import format_chat, shared_chat_prefix
 from rlft.text.templates import ANSWER_PREFIX
 from rlft.trainer.checkpoint import save_model_directory
+from rlft.trainer.config import CHOICES
 from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
 
 
-EXPERTS = ("format", "greedy")
+EXPERTS = CHOICES["warm_start.expert"]
 
 
 def make_expert(name: str, env: Any, prompt_config: Any, epsilon: float = 0.0) -> TextExpert:
