@@ -19,7 +19,10 @@
     (the least disturbed by other processes; process CPU time is reported too): wall time of
     rollout / log-probs / update, and the token positions (padding included) each phase runs
     through the model per transition next to the transition's unique tokens (its rollout's
-    shared prefix counted once).
+    shared prefix counted once). ``iteration_work_ratio_cpu_default``: old over new in matmul
+    work (positions, the update's counted 3 times for its backward); ``..._bound_...``: old
+    over the least any exact reuse can compute, each unique token once per pass. The same
+    again with the paper's full wording (``..._full_prompt``).
 (e) ``smollm2_rollout_vs_hf_generate`` (target >= 2): one rollout step of SmolLM2-135M-Instruct
     with the paper's CoT prompt, 16 rows, 64 sampled tokens each: rlft's generate() (the
     prompts' shared prefix run once, in the step) against bare Hugging Face ``generate`` on the
@@ -76,6 +79,9 @@ OVERHEAD_OVERRIDES = ("algo.update_epochs=1", "warm_start.steps=0", "rollout.num
 SMOKE_OVERRIDES = ("rollout.num_envs=4", "env.horizon=3", "optim.batch_size=4",
                    "optim.micro_batch_size=2", "warm_start.steps=2", "warm_start.batch_size=4",
                    "rollout.max_new_tokens=4")
+# The iterations of (d): the embedded default, and the same with the paper's full wording.
+ITERATION_SETUPS: dict[str, tuple[str, ...]] = {"cpu_default": (),
+                                                "full_prompt": ("prompt.style=full",)}
 DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
              "LOCAL_WORLD_SIZE", "CROSS_RANK", "CROSS_SIZE")
 
@@ -533,9 +539,12 @@ def iteration_phases(setup: dict[str, Any], state: tuple[Any, Any, Any], seed: i
     return out
 
 
-def bench_iteration(setup: dict[str, Any], repeats: int) -> dict[str, Any]:
-    """Old and new path, `repeats` iterations each (seeds 100, 101, ...). A phase's figure is
-    its fastest repeat (the least disturbed by other processes)."""
+def bench_iteration(setup: dict[str, Any], repeats: int, name: str) -> dict[str, Any]:
+    """Old and new path, `repeats` iterations each (seeds 100, 101, ...), as keys ending in
+    `name`. A phase's figure is its fastest repeat (the least disturbed by other processes).
+    The work ratio is old over new in matmul work per transition (`matmul_work`); its bound is
+    old over a path that computes each of the rollout's unique tokens once per pass (the
+    shared prefix once per rollout): no reuse of exact prefixes can do better."""
     state = _snapshot(setup)
     runs = [iteration_phases(setup, state, seed=100 + repeat, iteration=repeat)
             for repeat in range(repeats)]
@@ -556,12 +565,24 @@ def bench_iteration(setup: dict[str, Any], repeats: int) -> dict[str, Any]:
                 "runs": rows}
 
     old, new = summary([r["old"] for r in runs]), summary([r["new"] for r in runs])
-    return {"iteration_speedup_cpu_default": old["iteration_seconds"] / new["iteration_seconds"],
-            "iteration_speedup_cpu_default_cpu_time": old["iteration_cpu_seconds"]
+    epochs = setup["config"].algo.update_epochs
+    old_flops, new_flops = (matmul_work(run["positions_per_transition"]) for run in (old, new))
+    unique = new["unique_tokens_per_transition"]
+    floor = matmul_work({"rollout": unique, "logprobs": 2 * unique, "update": epochs * unique})
+    return {f"iteration_speedup_{name}": old["iteration_seconds"] / new["iteration_seconds"],
+            f"iteration_speedup_{name}_cpu_time": old["iteration_cpu_seconds"]
             / new["iteration_cpu_seconds"],
-            "iteration_old_path": old, "iteration_prefix_path": new,
-            "iteration_config": "configs/cpu_default.yaml " + " ".join(setup["overrides"])
-                                + " (after its warm start)"}
+            f"iteration_work_ratio_{name}": old_flops / new_flops,
+            f"iteration_work_ratio_bound_{name}": old_flops / floor,
+            f"iteration_{name}_old_path": old, f"iteration_{name}_prefix_path": new,
+            f"iteration_{name}_config": "configs/cpu_default.yaml "
+                                        + " ".join(setup["overrides"]) + " (after its warm start)"}
+
+
+def matmul_work(positions: dict[str, float]) -> float:
+    """Positions weighted by the matmul work of their pass: a forward counts 1, the update's
+    forward + backward 3 (the backward computes the gradients of inputs and of weights)."""
+    return positions["rollout"] + positions["logprobs"] + 3 * positions["update"]
 
 
 # ----------------------------------------------------------------------------- (e) SmolLM2
@@ -659,7 +680,7 @@ def layer_matmul_parameters(lm: Any) -> int:
 def fraction_of_peak(setup: dict[str, Any], iteration: dict[str, Any],
                      size: int) -> dict[str, Any]:
     peak = matmul_gflops(size)
-    new = iteration["iteration_prefix_path"]
+    new = iteration["iteration_cpu_default_prefix_path"]
     positions_per_s = new["update_positions"] / new["seconds"]["update"]
     parameters = layer_matmul_parameters(setup["engine"].module.lm)
     achieved = 6 * parameters * positions_per_s / 1e9
@@ -688,12 +709,18 @@ def table(results: dict[str, Any]) -> str:
         after = ", ".join(f"{r['rss_after_steps_mb']:.0f}" for r in stage["ranks"])
         lines.append(f"| {name} peak RSS per rank (MiB) / RSS after steps | {peaks} / {after} "
                      "| |")
-    if "iteration_speedup_cpu_default" in results:
-        old, new = results["iteration_old_path"], results["iteration_prefix_path"]
-        lines.append(f"| iteration_speedup_cpu_default (wall; process CPU time "
-                     f"{results['iteration_speedup_cpu_default_cpu_time']:.2f}) | "
-                     f"{results['iteration_speedup_cpu_default']:.2f} | >= 3 |")
-        for label, run in (("old path", old), ("prefix path", new)):
+    for name in ITERATION_SETUPS:
+        if f"iteration_speedup_{name}" not in results:
+            continue
+        old, new = (results[f"iteration_{name}_{p}"] for p in ("old_path", "prefix_path"))
+        lines.append(f"| iteration_speedup_{name} (wall; process CPU time "
+                     f"{results[f'iteration_speedup_{name}_cpu_time']:.2f}) | "
+                     f"{results[f'iteration_speedup_{name}']:.2f} | "
+                     f"{'>= 3' if name == 'cpu_default' else ''} |")
+        lines.append(f"| {name}: matmul work, old / prefix path (bound: old / unique tokens) | "
+                     f"{results[f'iteration_work_ratio_{name}']:.2f} "
+                     f"({results[f'iteration_work_ratio_bound_{name}']:.2f}) | |")
+        for label, run in ((f"{name} old path", old), (f"{name} prefix path", new)):
             s, p = run["seconds"], run["positions_per_transition"]
             lines.append(f"| {label}: iteration s (rollout / log-probs / update) | "
                          f"{run['iteration_seconds']:.1f} ({s['rollout']:.1f} / "
@@ -758,9 +785,11 @@ def main() -> None:
     rollout_results, transitions = bench_rollout(setup, repeats)
     results.update(rollout_results)
     results.update(bench_update(setup, transitions, repeats))
-    default = build_trainer(smoke, warm_start=True)
-    results.update(bench_iteration(default, 1 if args.smoke else args.repeats + 1))
-    results.update(fraction_of_peak(default, results, 256 if args.smoke else 2048))
+    for name, overrides in ITERATION_SETUPS.items():
+        setup = build_trainer([*smoke, *overrides], warm_start=True)
+        results.update(bench_iteration(setup, 1 if args.smoke else args.repeats + 1, name))
+        if name == "cpu_default":
+            results.update(fraction_of_peak(setup, results, 256 if args.smoke else 2048))
     if not args.skip_smollm2:
         results.update(bench_smollm2("tiny" if args.smoke else "smollm2-135m",
                                      rows=4 if args.smoke else 16,

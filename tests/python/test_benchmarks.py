@@ -103,11 +103,15 @@ def test_trainer_benchmark_smoke(tmp_path):
                 "iteration_speedup_cpu_default", "smollm2_rollout_vs_hf_generate",
                 "update_fraction_of_peak", "commit"):
         assert key in results, key
-    old, new = results["iteration_old_path"], results["iteration_prefix_path"]
-    # Same rollouts (seeds, weights), fewer token positions on the prefix path.
-    assert old["transitions"] == new["transitions"]
-    for phase in ("rollout", "logprobs", "update"):  # each path really ran
-        assert new["positions_per_transition"][phase] < old["positions_per_transition"][phase]
+    for name in ("cpu_default", "full_prompt"):
+        old, new = (results[f"iteration_{name}_{p}"] for p in ("old_path", "prefix_path"))
+        # Same rollouts (seeds, weights), fewer token positions on the prefix path.
+        assert old["transitions"] == new["transitions"]
+        for phase in ("rollout", "logprobs", "update"):  # each path really ran
+            assert new["positions_per_transition"][phase] < old["positions_per_transition"][phase]
+        # No path computes less than each unique token once per pass.
+        assert 1 < results[f"iteration_work_ratio_{name}"] \
+            <= results[f"iteration_work_ratio_bound_{name}"]
     with pytest.raises(AssertionError):
         _run("trainer.py", "--smoke", "--out", str(REPO / "benchmarks" / "results" / "x.json"),
              timeout=120)
