@@ -244,6 +244,27 @@ def test_greedy_generations_match_plain_generate(family, torch_device):
     assert again.token_ids == out.token_ids[1:3]
 
 
+def test_reserved_layer_writes_decoded_states_in_place():
+    from transformers.cache_utils import DynamicLayer
+
+    from rlft.models.shared_prefix import ReservedLayer
+
+    generator = torch.Generator().manual_seed(3)
+    states = [torch.randn(2, 3, n, 4, generator=generator) for n in (5, 1, 1, 2)]
+    plain, reserved = DynamicLayer(), ReservedLayer(states[0], states[0] + 1, room=2)
+    plain.update(states[0], states[0] + 1)
+    storage = reserved.keys.untyped_storage().data_ptr()
+    for step, new in enumerate(states[1:]):
+        expected = plain.update(new, new + 1)
+        got = reserved.update(new, new + 1)
+        for a, b in zip(got, expected):
+            assert torch.equal(a, b)
+        assert reserved.get_seq_length() == plain.get_seq_length()
+        # Within its room of 2 columns the layer writes in place; the third step grows it.
+        moved = reserved.keys.untyped_storage().data_ptr() != storage
+        assert moved == (step == 2)
+
+
 def _head_positions(model) -> tuple[list[int], object]:
     """Positions the LM head computes logits at, per forward."""
     seen: list[int] = []

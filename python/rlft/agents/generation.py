@@ -229,7 +229,7 @@ def _generate_chunk(model: Any, pad_id: int, prompts: list[list[int]], sampling:
               position_ids=positions.to(device), use_cache=True,
               **{cache_keyword(model): cache})
     filled = torch.tensor([shared + len(o) for o in own], device=device)
-    left_align(cache, filled)
+    left_align(cache, filled, room=sampling.max_new_tokens)
     # The whole prompts, left-padded to the cache's length plus the one token still to feed.
     total = shared + width + 1
     full = torch.full((rows, total), pad_id, dtype=torch.long)

@@ -13,9 +13,10 @@ between a row's tokens would shift it):
   positions that predict answer tokens differ per row, so the LM head is run at per-row
   columns, see `lm_head_at`);
 - generation: the own tokens are prefilled right-padded like that, then the cache is moved to
-  left padding (`left_align`), the layout `generate` continues from.
+  left padding (`left_align`), the layout `generate` continues from, in layers with room for
+  the decoded tokens (`ReservedLayer`: no copy of the whole cache per token).
 
-Caches here are plain `DynamicCache`s (full-length layers): a sliding-window cache layer keeps
+Caches here are `DynamicCache`s of full-length layers: a sliding-window cache layer keeps
 only the last columns, which for a right-padded row can be padding instead of its real tokens;
 the window itself is applied by the mask.
 """
@@ -28,6 +29,7 @@ from typing import Any, Iterator, Sequence
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 # Per layer: (keys, values), each [batch, kv_heads, length, head_dim].
 KVStates = list[tuple[torch.Tensor, torch.Tensor]]
@@ -147,17 +149,55 @@ def prefix_states(lm: Any, prefix_ids: torch.Tensor) -> KVStates:
     return cache_states(cache)
 
 
-def left_align(cache: Any, filled: torch.Tensor) -> None:
+class ReservedLayer(DynamicLayer):
+    """A full-length cache layer with room for more columns: each forward writes its states
+    into the room in place, where a DynamicLayer concatenates, copying the whole cache at
+    every decoded token. `keys` and `values` are views of the filled columns."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, room: int) -> None:
+        super().__init__()
+        self.is_initialized = True
+        self.device = keys.device
+        self._buffers = [self._with_room(keys, room), self._with_room(values, room)]
+        self._filled = keys.shape[-2]
+        self._view()
+
+    @staticmethod
+    def _with_room(states: torch.Tensor, room: int) -> torch.Tensor:
+        rows, heads, length, dim = states.shape
+        buffer = states.new_empty(rows, heads, length + room, dim)
+        buffer[:, :, :length] = states
+        return buffer
+
+    def _view(self) -> None:
+        self.keys, self.values = (b[:, :, :self._filled] for b in self._buffers)
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
+               **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        end = self._filled + key_states.shape[-2]
+        if end > self._buffers[0].shape[-2]:  # out of room: double it
+            self._buffers = [self._with_room(b[:, :, :self._filled], end)
+                             for b in self._buffers]
+        for buffer, states in zip(self._buffers, (key_states, value_states)):
+            buffer[:, :, self._filled:end] = states
+        self._filled = end
+        self._view()
+        return self.keys, self.values
+
+
+def left_align(cache: Any, filled: torch.Tensor, room: int = 0) -> None:
     """Moves each row's states to the right end of the cache, in place: row r holds its real
     states in its first filled[r] columns (right padding) and afterwards in its last ones
     (left padding), the layout `generate` continues from. The columns before them repeat a
-    state; the attention mask hides them."""
+    state; the attention mask hides them. The layers become ReservedLayers with `room` more
+    columns (the tokens decoding will add)."""
     length = cache.get_seq_length()
     columns = torch.arange(length, device=filled.device)
     source = (columns[None] - (length - filled[:, None])).clamp(min=0)       # [B, C]
-    for layer in cache.layers:
+    for position, layer in enumerate(cache.layers):
         index = source.to(layer.keys.device)[:, None, :, None]
-        layer.keys = torch.gather(layer.keys, 2, index.expand(-1, layer.keys.shape[1], -1,
-                                                               layer.keys.shape[3]))
-        layer.values = torch.gather(layer.values, 2, index.expand(-1, layer.values.shape[1], -1,
-                                                                   layer.values.shape[3]))
+        keys = torch.gather(layer.keys, 2, index.expand(-1, layer.keys.shape[1], -1,
+                                                        layer.keys.shape[3]))
+        values = torch.gather(layer.values, 2, index.expand(-1, layer.values.shape[1], -1,
+                                                            layer.values.shape[3]))
+        cache.layers[position] = ReservedLayer(keys, values, room)
