@@ -26,7 +26,9 @@
 (e) ``smollm2_rollout_vs_hf_generate`` (target >= 2): one rollout step of SmolLM2-135M-Instruct
     with the paper's CoT prompt, 16 rows, 64 sampled tokens each: rlft's generate() (the
     prompts' shared prefix run once, in the step) against bare Hugging Face ``generate`` on the
-    same prompt ids, interleaved.
+    same prompt ids, interleaved. ``smollm2_work_ratio_bound``: the positions HF computes over
+    those the prefix path computes (prompts whole against the prefix once, then the sampled
+    tokens in both), the most that reusing the prefix can gain.
 (f) ``update_fraction_of_peak``: the update phase of (d), prefix path, in model FLOP/s (6 x the
     transformer layers' matmul parameters per token position computed, attention scores not
     counted) over the fp32 matmul throughput measured here (2048^3).
@@ -646,8 +648,13 @@ def bench_smollm2(model_name: str, rows: int, new_tokens: int, repeats: int,
     finally:
         tokenizer.eos_token_id = eos
     lengths = [len(p) for p in prompts]
+    # Positions each path runs through the model: every prompt whole, or the prefix once and
+    # each row's own tokens; then every sampled token.
+    whole = sum(lengths) + rows * new_tokens
+    reused = len(prefix) + sum(lengths) - rows * len(prefix) + rows * new_tokens
     return {"smollm2_rollout_vs_hf_generate": sum(timings["hf_generate"])
             / sum(timings["prefix_path"]),
+            "smollm2_work_ratio_bound": whole / reused,
             "smollm2_rollout": {"model": model_name, "rows": rows, "new_tokens": new_tokens,
                                 "history_steps": history, "prompt_tokens_mean":
                                 float(np.mean(lengths)), "prompt_tokens_max": max(lengths),
@@ -734,6 +741,8 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"| smollm2_rollout_vs_hf_generate ({run['rows']} rows, "
                      f"{run['new_tokens']} tokens; s: {prefix_s:.1f} vs {hf_s:.1f}) | "
                      f"{results['smollm2_rollout_vs_hf_generate']:.2f} | >= 2 |")
+        lines.append(f"| smollm2: positions, HF generate / prefix path (the bound on its "
+                     f"speed-up) | {results['smollm2_work_ratio_bound']:.2f} | |")
     if "update_fraction_of_peak" in results:
         peak = results["update_peak"]
         lines.append(f"| update_fraction_of_peak ({peak['update_model_gflops']:.1f} of "

@@ -101,7 +101,7 @@ def test_trainer_benchmark_smoke(tmp_path):
     results = json.loads(out.read_text())
     for key in ("rollout_overhead_frac", "update_vs_bare", "zero_rss",
                 "iteration_speedup_cpu_default", "smollm2_rollout_vs_hf_generate",
-                "update_fraction_of_peak", "commit"):
+                "update_fraction_of_peak", "smollm2_work_ratio_bound", "commit"):
         assert key in results, key
     for name in ("cpu_default", "full_prompt"):
         old, new = (results[f"iteration_{name}_{p}"] for p in ("old_path", "prefix_path"))
