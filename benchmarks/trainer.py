@@ -795,10 +795,10 @@ def main() -> None:
     results.update(rollout_results)
     results.update(bench_update(setup, transitions, repeats))
     for name, overrides in ITERATION_SETUPS.items():
-        setup = build_trainer([*smoke, *overrides], warm_start=True)
-        results.update(bench_iteration(setup, 1 if args.smoke else args.repeats + 1, name))
+        trained = build_trainer([*smoke, *overrides], warm_start=True)
+        results.update(bench_iteration(trained, 1 if args.smoke else args.repeats + 1, name))
         if name == "cpu_default":
-            results.update(fraction_of_peak(setup, results, 256 if args.smoke else 2048))
+            results.update(fraction_of_peak(trained, results, 256 if args.smoke else 2048))
     if not args.skip_smollm2:
         results.update(bench_smollm2("tiny" if args.smoke else "smollm2-135m",
                                      rows=4 if args.smoke else 16,

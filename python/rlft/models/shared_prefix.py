@@ -175,7 +175,7 @@ class ReservedLayer(DynamicLayer):
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any,
                **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         end = self._filled + key_states.shape[-2]
-        if end > self._buffers[0].shape[-2]:  # out of room: double it
+        if end > self._buffers[0].shape[-2]:  # out of room: twice what it will hold
             self._buffers = [self._with_room(b[:, :, :self._filled], end)
                              for b in self._buffers]
         for buffer, states in zip(self._buffers, (key_states, value_states)):
