@@ -3,17 +3,27 @@
 Trains one run per seed (each in its own run directory, --jobs of them at a time), then
 tabulates for every seed the starting policy (after any warm start) and the final policy on
 the same held-out instances: coverage at T, final regret, and their paired per-instance
-differences (final minus start) with 95% CIs. Writes benchmarks/results/<name>.json with the
-commit, the config and the overrides.
+differences (final minus start) with 95% CIs.
 
     PYTHONPATH=python python benchmarks/seeds.py --config configs/cpu_regret.yaml \
         --seeds 0 1 2 --jobs 2 --name regret_seeds [section.key=value ...]
 
-A seed whose run directory already holds results.json is not trained again (--retrain to
-force), so an interrupted sweep continues where it stopped; its wall time is then read from
-the run directory (config.json written at the start, results.json at the end: for a resumed
-run, the last start only). The seconds of the RL phases come from metrics.jsonl and count
-every iteration, resumed or not. --smoke runs a toy-size sweep into a temporary directory.
+Every run records what trained it in its provenance.json: the commit of the rlft source, a
+digest of the rlft code it imported (sources and compiled core), its command line (config and
+overrides) and when it started, was resumed and finished. A seed's run is reused only when
+that record says it finished, on code with the digest of the rlft this sweep trains with
+(computed by the same interpreter and environment as a training run), from the same command
+line; a run that stopped early on the same code and command is continued from its
+checkpoint; any other run directory is removed and trained afresh, with the reason printed.
+--retrain trains every seed afresh.
+
+Each row carries its run's own commit, code digest and wall time (first start to finish, as
+the run recorded them: for a resumed run, the time it was stopped counts too). The seconds of
+the RL phases come from metrics.jsonl and count every iteration, resumed or not. Writes
+benchmarks/results/<name>.json with the config, the overrides, the rows, "commit": the one
+commit all rows were trained on (a sweep whose rows disagree stops with an error: re-run it
+with --retrain), and "assembled_by": the checkout's commit when the table was written.
+--smoke runs a toy-size sweep into a temporary directory.
 """
 
 from __future__ import annotations
@@ -21,10 +31,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,6 +42,7 @@ from typing import Any
 from provenance import commit
 
 ROOT = Path(__file__).resolve().parents[1]
+TRAIN = ROOT / "python" / "rlft" / "train.py"
 PHASES = ("perf/rollout_s", "perf/logprob_s", "perf/update_s")
 SMOKE = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
          "optim.batch_size=4", "optim.micro_batch_size=2", "warm_start.steps=0",
@@ -39,13 +50,67 @@ SMOKE = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
          "run.export=false", "eval.analyses=[]"]
 
 
-def train_seed(config: str, seed: int, out_dir: Path, overrides: list[str]) -> float:
-    """Runs python/rlft/train.py for one seed; returns its wall time in seconds."""
-    command = [sys.executable, str(ROOT / "python" / "rlft" / "train.py"), "--config", config,
-               f"run.seed={seed}", f"run.out_dir={out_dir}", "run.progress=false", *overrides]
-    started = time.perf_counter()
-    subprocess.run(command, check=True, env={**os.environ, "DS_ACCELERATOR": "cpu"})
-    return time.perf_counter() - started
+def run_argv(config: str, seed: int, out_dir: Path, overrides: list[str]) -> list[str]:
+    """The training command line (after the interpreter) for one seed: what its run records
+    as argv, so a reused run is known to have been trained with this config and overrides."""
+    return [str(TRAIN), "--config", config, f"run.seed={seed}", f"run.out_dir={out_dir}",
+            "run.progress=false", *overrides]
+
+
+def train_env() -> dict[str, str]:
+    return {**os.environ, "DS_ACCELERATOR": "cpu"}
+
+
+def train_seed(argv: list[str]) -> None:
+    """Runs python/rlft/train.py for one seed; the run records its own provenance."""
+    subprocess.run([sys.executable, *argv], check=True, env=train_env())
+
+
+def training_digest() -> str:
+    """The code digest of the rlft that train.py imports: the same interpreter, environment
+    and first sys.path entry (the script's folder) as a training run."""
+    program = (f"import sys; sys.path[0] = {str(TRAIN.parent)!r}; "
+               "from rlft.trainer.provenance import code_digest; print(code_digest())")
+    return subprocess.run([sys.executable, "-c", program], check=True, env=train_env(),
+                          capture_output=True, text=True).stdout.strip()
+
+
+def read_provenance(out_dir: Path) -> dict[str, Any] | None:
+    """What the run recorded about the code and command that trained it, if anything."""
+    try:
+        return json.loads((out_dir / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+UNFINISHED = "unfinished"
+
+
+def reuse_reason(provenance: dict[str, Any] | None, digest: str, argv: list[str]
+                 ) -> str | None:
+    """None when the run this provenance describes can stand for a run trained now (same
+    code, same command, finished); else why not. UNFINISHED alone means the run may be
+    continued from its checkpoint."""
+    if provenance is None:
+        return "no provenance.json (not trained by code that records it)"
+    if provenance.get("code_digest") != digest:
+        return (f"trained by other code (digest {str(provenance.get('code_digest'))[:12]}, "
+                f"now {digest[:12]})")
+    if provenance.get("argv") != argv:
+        return f"trained with another command line: {provenance.get('argv')}"
+    if "finished_unix" not in provenance:
+        return UNFINISHED
+    return None
+
+
+def shared_commit(rows: list[dict[str, Any]]) -> str:
+    """The one commit every row was trained on: a table that names one commit must not mix
+    runs of several."""
+    commits = sorted({r["commit"] for r in rows})
+    if len(commits) != 1:
+        raise SystemExit(f"the runs were trained on different commits ({', '.join(commits)}): "
+                         "re-run with --retrain so that one commit trains every seed")
+    return commits[0]
 
 
 def training_log(out_dir: Path) -> dict[str, float]:
@@ -56,11 +121,12 @@ def training_log(out_dir: Path) -> dict[str, float]:
             "rl_s": sum(r.get(key, 0.0) for r in rows for key in PHASES)}
 
 
-def row(seed: int, results: dict[str, Any], seconds: float, log: dict[str, float]
-        ) -> dict[str, Any]:
+def row(seed: int, results: dict[str, Any], provenance: dict[str, Any],
+        log: dict[str, float]) -> dict[str, Any]:
     paired = results["paired"]
     out: dict[str, Any] = {
-        "seed": seed, "wall_s": seconds, **log,
+        "seed": seed, **{key: provenance[key] for key in ("commit", "code_digest", "wall_s")},
+        **log,
         "instances": results["eval"]["episodes"] * results["eval"]["seeds"],
         "paired": {name: paired[name] for name in ("final_regret", "coverage_final")},
         # Lower regret and higher coverage, each with a paired 95% CI that excludes 0.
@@ -107,7 +173,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--name", default="default_seeds",
                         help="writes benchmarks/results/NAME.json; runs go to runs/NAME/seedN")
-    parser.add_argument("--retrain", action="store_true", help="train even if results exist")
+    parser.add_argument("--retrain", action="store_true", help="train every seed afresh, even a reusable run")
     parser.add_argument("--jobs", type=int, default=1,
                         help="seeds trained at the same time (on a 2-core machine: 2 with "
                              "engine.threads=1)")
@@ -120,23 +186,40 @@ def main() -> int:
     scratch = tempfile.TemporaryDirectory() if args.smoke else None
     root = Path(scratch.name) if scratch else ROOT
     out_dirs = {seed: root / "runs" / args.name / f"seed{seed}" for seed in args.seeds}
-    to_train = [seed for seed, out_dir in out_dirs.items()
-                if args.retrain or not (out_dir / "results.json").is_file()]
+    argvs = {seed: run_argv(args.config, seed, out_dir, overrides)
+             for seed, out_dir in out_dirs.items()}
+    digest = training_digest()
+    to_train = []
+    for seed, out_dir in out_dirs.items():
+        reason = ("--retrain" if args.retrain else
+                  reuse_reason(read_provenance(out_dir), digest, argvs[seed]))
+        if reason == UNFINISHED:
+            print(f"seed {seed}: continuing {out_dir} (unfinished, same code and command)")
+        elif reason is not None:
+            print(f"seed {seed}: training afresh: {reason}")
+            if out_dir.exists():   # its checkpoints would otherwise be resumed
+                print(f"seed {seed}: removing the stale run directory {out_dir}")
+                shutil.rmtree(out_dir)
+        else:
+            print(f"seed {seed}: reusing {out_dir} (finished, same code and command)")
+            continue
+        to_train.append(seed)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        trained = dict(zip(to_train, pool.map(
-            lambda seed: train_seed(args.config, seed, out_dirs[seed], overrides), to_train)))
+        list(pool.map(lambda seed: train_seed(argvs[seed]), to_train))
     rows = []
     for seed, out_dir in out_dirs.items():
-        results_file = out_dir / "results.json"
-        seconds = trained.get(seed, results_file.stat().st_mtime
-                              - (out_dir / "config.json").stat().st_mtime)
-        rows.append(row(seed, json.loads(results_file.read_text()), seconds,
+        provenance = read_provenance(out_dir)
+        reason = reuse_reason(provenance, digest, argvs[seed])
+        if reason is not None:   # e.g. a digest that changed while the sweep ran
+            raise SystemExit(f"seed {seed}: {out_dir} cannot be tabulated: {reason}")
+        rows.append(row(seed, json.loads((out_dir / "results.json").read_text()), provenance,
                         training_log(out_dir)))
     table = markdown(rows)
     print(table, end="")
     out = (root / "results" if scratch else ROOT / "benchmarks" / "results") / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"commit": commit(), "config": args.config,
+    out.write_text(json.dumps({"commit": shared_commit(rows), "assembled_by": commit(),
+                               "config": args.config,
                                "overrides": overrides, "rows": rows, "table": table},
                               indent=2) + "\n")
     print(f"wrote {out}")

@@ -1,4 +1,5 @@
-"""The ``rlft`` command: ``rlft train``, ``rlft eval``, ``rlft report``, ``rlft analyze``.
+"""The ``rlft`` command: ``rlft train``, ``rlft eval``, ``rlft report``, ``rlft analyze``,
+``rlft data``, ``rlft build-agent``.
 
 Every config dataclass field becomes a flag (``max_new_tokens`` -> ``--max-new-tokens``) with
 the field's help text, so the CLI and the config never drift apart.
@@ -7,69 +8,12 @@ the field's help text, so the CLI and the config never drift apart.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import enum
 import json
 import sys
-import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-
-def _is_dataclass_type(hint: Any) -> bool:
-    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
-
-
-def add_dataclass_arguments(parser: argparse.ArgumentParser, config_class: type,
-                            defaults: Any = None) -> None:
-    """One flag per field of `config_class`, typed from its default (read from `defaults`, an
-    instance, when given); a field that is itself a dataclass (the prompt specification)
-    contributes its own fields' flags, with the defaults of the outer config's instance."""
-    hints = typing.get_type_hints(config_class)
-    for f in dataclasses.fields(config_class):
-        hint = hints[f.name]
-        if defaults is not None:
-            default = getattr(defaults, f.name)
-        else:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        if _is_dataclass_type(hint):
-            add_dataclass_arguments(parser, hint, default)
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f.metadata.get("help", "")
-        if hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
-                                help=help_text)
-        elif isinstance(hint, type) and issubclass(hint, enum.Enum):
-            parser.add_argument(flag, choices=[member.value for member in hint],
-                                default=default.value, help=help_text)
-        elif isinstance(default, list):
-            parser.add_argument(flag, action="append", default=None, metavar="VALUE",
-                                help=help_text)
-        else:
-            kind = default if default is not None else typing.get_args(hint)[0]()
-            parser.add_argument(flag, type=type(kind), default=default, help=help_text)
-
-
-def dataclass_from_args(config_class: type, args: argparse.Namespace) -> Any:
-    hints = typing.get_type_hints(config_class)
-    values = {}
-    for f in dataclasses.fields(config_class):
-        if _is_dataclass_type(hints[f.name]):
-            values[f.name] = dataclass_from_args(hints[f.name], args)
-            continue
-        values[f.name] = getattr(args, f.name)
-        if values[f.name] is None and f.default is dataclasses.MISSING:
-            values[f.name] = f.default_factory()  # an append flag that was never given
-    return config_class(**values)
-
-
-def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
-    """The destinations of the options that `argv` names explicitly."""
-    options = {option: action.dest for action in parser._actions
-               for option in action.option_strings}
-    return {options[token.split("=", 1)[0]] for token in argv
-            if token.startswith("--") and token.split("=", 1)[0] in options}
+from rlft.cli_args import add_dataclass_arguments, dataclass_from_args, given_flags
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -118,9 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+", help="run directories written by rlft eval")
     report.add_argument("--out", default=None, help="report directory (default RUNS[0]/../report)")
     report.set_defaults(handler=_report)
-    from rlft.sft.cli import add_data_parser
+    from rlft.sft.cli import add_build_agent_parser, add_data_parser
 
     add_data_parser(commands)
+    add_build_agent_parser(commands)
     from rlft.analysis.cli import add_analyze_parser
 
     add_analyze_parser(commands)

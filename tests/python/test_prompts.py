@@ -318,19 +318,22 @@ def test_compact_ucb_rationale_repeats_the_prompt_lines_and_adds_ucb() -> None:
 
 def test_greedy_rationale_lists_tried_arms_then_the_best_mean() -> None:
     text, action = greedy_thought_rationale(("a", "b", "c"), [2, 1, 0], [1.2, 0.9, 0.0], 1)
-    assert (text, action) == ("Count, mean:\na: 2, 0.6\nb: 1, 0.9\nBest mean: b.\nACTION=b", 1)
+    assert (text, action) == ("Means:\na 0.6\nb 0.9\nBest mean: b.\nACTION=b", 1)
     # An exploring step names the untried arm it was given.
     text, action = greedy_thought_rationale(("a", "b", "c"), [2, 1, 0], [1.2, 0.9, 0.0], 1,
                                             explore=2)
-    assert action == 2 and text.endswith("b: 1, 0.9\nUntried: c.\nACTION=c")
+    assert action == 2 and text.endswith("b 0.9\nUntried: c.\nACTION=c")
     # Untried arms count as 0: below every tried mean <= 0 one is taken (the first).
     text, action = greedy_thought_rationale(("a", "b", "c"), [2, 0, 0], [-1.2, 0.0, 0.0], 1)
-    assert (text, action) == ("Count, mean:\na: 2, -0.6\nUntried: b.\nACTION=b", 1)
+    assert (text, action) == ("Means:\na -0.6\nUntried: b.\nACTION=b", 1)
+    # A mean that prints as 0.0 is no better than an untried arm's 0.
+    text, action = greedy_thought_rationale(("a", "b"), [1, 0], [0.04, 0.0], 1)
+    assert (text, action) == ("Means:\na 0.0\nUntried: b.\nACTION=b", 1)
     # Every arm tried: the best mean, negative or not; ties go to the lowest index.
     _, action = greedy_thought_rationale(("a", "b"), [1, 1], [-0.5, -0.5])
     assert action == 0
     assert greedy_thought_rationale(("a", "b"), [0, 0], [0.0, 0.0])[0] == (
-        "Count, mean:\nUntried: a.\nACTION=a")
+        "Means:\nUntried: a.\nACTION=a")
     with pytest.raises(ValueError, match="untried"):
         greedy_thought_rationale(("a", "b"), [1, 0], [0.5, 0.0], explore=0)
     with pytest.raises(ValueError, match="one entry per label"):

@@ -9,8 +9,7 @@ import pytest
 
 from rlft.envs import make, registered
 from rlft.envs.tic_tac_toe import (TicTacToeConfig, TicTacToeEnv, TicTacToeMoveChooser,
-                                   as_boards, board_status, board_strings, choose_moves,
-                                   game_values)
+                                   as_boards, board_status, board_strings, game_values)
 from twins import tic_tac_toe_twin as twin
 
 # --------------------------------------------------------------------------- API contract
@@ -330,7 +329,7 @@ def test_move_chooser_is_deterministic_per_row() -> None:
         full = TicTacToeMoveChooser(kind, **options).choose(boards, player, seed=7)
         threaded = TicTacToeMoveChooser(kind, num_threads=2, **options).choose(boards, player, 7)
         np.testing.assert_array_equal(full, threaded)
-        head = choose_moves(boards[:5], player, kind, seed=7, **options)
+        head = TicTacToeMoveChooser(kind, **options).choose(boards[:5], player, seed=7)
         np.testing.assert_array_equal(full[:5], head)
         assert (boards[np.arange(len(boards)), full] == 0).all()
     out = np.full(len(boards), -1, dtype=np.int32)

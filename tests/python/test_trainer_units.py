@@ -3,6 +3,7 @@ teacher-forced log-probs, the LR schedule."""
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,19 +13,30 @@ from rlft.trainer.engine import find_config_file, lr_lambda
 from rlft.trainer.policy import PolicyWithValue, answer_logprobs, collate
 
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+RECIPES = {"tiny_agent.yaml"}  # model recipes (rlft build-agent), not training configs
+
+
 def test_default_config_file_loads():
     config = load_config(find_config_file("cpu_default.yaml"))
-    assert config.model.name == "tiny" and config.prompt.summary
+    assert config.model.name == "tiny-agent" and config.prompt.cot and config.prompt.summary
 
 
-@pytest.mark.parametrize("name", ["smollm2_cpu.yaml", "tictactoe_cpu.yaml", "cpu_regret.yaml",
-                                  "gemma2_2b_8gpu.yaml", "gemma2_9b_8gpu.yaml", "smollm2_gpu.yaml",
-                                  "sft_bc.yaml", "sft_tc.yaml", "sft_tictactoe.yaml",
-                                  "cb_cpu.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in CONFIGS.glob("*.yaml")
+                                        if p.name not in RECIPES))
 def test_every_shipped_config_validates(name):
+    """Every training config in configs/ loads for its world size and writes its runs under
+    runs/<its own name>, so that two setups never share a run directory."""
     world = 8 if "8gpu" in name else 1
-    config = load_config(find_config_file(name), world_size=world)
-    assert config.run.out_dir
+    config = load_config(CONFIGS / name, world_size=world)
+    assert config.run.out_dir == f"runs/{name.removesuffix('.yaml')}"
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_shipped_recipe_loads(name):
+    from rlft.sft.agent_recipe import load_recipe
+
+    assert load_recipe(CONFIGS / name).corpus
 
 
 @pytest.mark.parametrize("override, message", [

@@ -79,7 +79,6 @@ inline constexpr std::array<CellTableEntry, 512> kCellTable = MakeCellTable();
 
 // Whether the stones `bits` of one player contain a full line.
 inline bool HasLine(CellBits bits) { return detail::kHasLine[bits & kAllCells]; }
-inline int CountCells(CellBits bits) { return detail::kCellTable[bits & kAllCells].count; }
 // Uniformly random cell of a non-empty set (one UniformInt draw, cells in increasing order).
 inline int32_t RandomCell(CellBits bits, Rng& rng) {
   const auto& entry = detail::kCellTable[bits & kAllCells];

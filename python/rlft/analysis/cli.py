@@ -11,7 +11,7 @@ from typing import Any
 def add_analyze_parser(commands: Any) -> None:
     """Adds ``analyze`` and its three subcommands to the ``rlft`` subparsers."""
     from rlft.analysis.config import ANALYSIS_CONFIGS
-    from rlft.cli import add_dataclass_arguments
+    from rlft.cli_args import add_dataclass_arguments
 
     analyze = commands.add_parser("analyze", help="failure-mode analyses: greediness, "
                                                   "frequency bias, knowing-doing gap")
@@ -35,7 +35,7 @@ _HEADLINES = {
 def _analyze(args: argparse.Namespace) -> int:
     from rlft.analysis.config import ANALYSIS_CONFIGS, with_policy_eval
     from rlft.analysis.runner import run_analysis
-    from rlft.cli import dataclass_from_args, given_flags
+    from rlft.cli_args import dataclass_from_args, given_flags
     from rlft.evaluation.config import POLICY_EVAL_FILE, load_policy_eval
 
     config = dataclass_from_args(ANALYSIS_CONFIGS[args.analysis], args)

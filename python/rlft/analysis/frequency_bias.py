@@ -29,7 +29,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from rlft.analysis.config import FrequencyBiasConfig
-from rlft.analysis.runner import prepare_run_dir, write_json
+from rlft.analysis.playing import prepare_run_dir, write_json
 from rlft.text.history import HistoryStep
 from rlft.text.prompts import MabTask, mab_labels, render_mab_prompt
 
@@ -311,7 +311,7 @@ def run_frequency_bias(config: FrequencyBiasConfig, scorer: ActionScorer | None 
                        show_progress: bool = True) -> dict[str, Any]:
     """Builds the contexts, scores them (the configured model unless ``scorer`` is given),
     writes the run directory and returns metrics.json's content."""
-    from rlft.analysis.runner import load_policy
+    from rlft.analysis.playing import load_policy
 
     prepare_run_dir(config)
     started = time.perf_counter()

@@ -23,8 +23,8 @@ import numpy as np
 from rlft.agents import make_agent
 from rlft.analysis.config import GreedinessConfig
 from rlft.analysis.metrics import action_coverage, mean_ci95
-from rlft.analysis.runner import (AgentFactory, generation_grid, llm_agent, load_policy,
-                                  play, prepare_run_dir, write_json)
+from rlft.analysis.playing import (AgentFactory, generation_grid, llm_agent, load_policy,
+                                   play, prepare_run_dir, write_json)
 
 
 def greediness_metrics(actions: Any, cumulative_regret: Any, num_actions: int,

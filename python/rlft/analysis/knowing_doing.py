@@ -32,8 +32,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from rlft.analysis.config import KnowingDoingConfig
-from rlft.analysis.runner import (AgentFactory, generation_grid, llm_agent, load_policy, play,
-                                  prepare_run_dir, write_json)
+from rlft.analysis.playing import (AgentFactory, generation_grid, llm_agent, load_policy, play,
+                                   prepare_run_dir, write_json)
 from rlft.text.prompts import mab_labels
 from rlft.text.templates import UCB_VALUES_CLOSE, UCB_VALUES_OPEN
 

@@ -200,12 +200,6 @@ class TicTacToeMoveChooser:
                                  check_seed(seed), out)
 
 
-def choose_moves(boards: Any, player: int, kind: str = "minimax", seed: int = 0,
-                 **options: Any) -> np.ndarray:
-    """One-off :meth:`TicTacToeMoveChooser.choose`; options are the chooser's settings."""
-    return TicTacToeMoveChooser(kind, **options).choose(boards, player, seed)
-
-
 def game_values(boards: Any, to_move: int) -> np.ndarray:
     """int8[B] game values under perfect play for the player to move: +1 win, 0 draw, -1 loss
     (the outcome itself for finished boards)."""

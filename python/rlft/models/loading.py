@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 from rlft.models import gemma3, smollm2
-from rlft.models.gguf_conversion import GgufPreset
 from rlft.models.portable import dtype_kwarg
 from rlft.models.tiny import TinyModelConfig, tiny_model_path
+from rlft.models.tiny_agent import PRESET_NAME as TINY_AGENT, tiny_agent_path
 
 NameOrPath = Union[str, "os.PathLike[str]"]
 PresetBuilder = Callable[[Mapping[str, Any]], Path]
@@ -25,10 +25,10 @@ def _tiny_preset(options: Mapping[str, Any]) -> Path:
     return tiny_model_path(TinyModelConfig(**options))
 
 
-def _without_options(preset: GgufPreset, model_path: Callable[[], Path]) -> PresetBuilder:
+def _without_options(name: str, model_path: Callable[[], Path]) -> PresetBuilder:
     def build(options: Mapping[str, Any]) -> Path:
         if options:
-            raise ValueError(f"The {preset.name!r} preset takes no options, got {sorted(options)}")
+            raise ValueError(f"The {name!r} preset takes no options, got {sorted(options)}")
         return model_path()
 
     return build
@@ -38,11 +38,13 @@ GGUF_PRESETS = (smollm2.PRESET, gemma3.PRESET)
 # Preset name -> builder taking the preset's options and returning its cache directory.
 PRESETS: Dict[str, PresetBuilder] = {
     "tiny": _tiny_preset,
-    smollm2.PRESET.name: _without_options(smollm2.PRESET, smollm2.smollm2_model_path),
-    gemma3.PRESET.name: _without_options(gemma3.PRESET, gemma3.gemma3_model_path),
+    TINY_AGENT: _without_options(TINY_AGENT, tiny_agent_path),
+    smollm2.PRESET.name: _without_options(smollm2.PRESET.name, smollm2.smollm2_model_path),
+    gemma3.PRESET.name: _without_options(gemma3.PRESET.name, gemma3.gemma3_model_path),
 }
 # The presets in one line, quantisations included, for help texts.
-PRESETS_HELP = ", ".join(["tiny"] + [preset.summary for preset in GGUF_PRESETS])
+PRESETS_HELP = ", ".join(["tiny", f"{TINY_AGENT} (pretrained by rlft, shipped)"]
+                         + [preset.summary for preset in GGUF_PRESETS])
 _TRUE_STRINGS = ("1", "true", "yes", "on")
 
 

@@ -17,6 +17,13 @@ from rlft.models.tiny_corpus import generate_corpus, number_sheet
 PRESET_NAME = "tiny"
 # Bump when the build recipe changes so old cache entries are not reused.
 BUILD_VERSION = 1
+# number_embeddings: a number token's value as a thermometer code in the first embedding
+# columns, one per threshold (in tenths, -0.6 to 1.7, where rewards and their means fall):
+# +NUMBER_CODE if the value reaches the threshold, -NUMBER_CODE below it, 0 for other tokens.
+# Comparing two values is then a sum over many columns, which attention learns with small
+# weights (one value column would need weights large enough to resolve 0.1 steps).
+NUMBER_THRESHOLDS = tuple(tenths / 10 for tenths in range(-6, 18))
+NUMBER_CODE = 0.15
 
 BOS_TOKEN = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -64,6 +71,14 @@ class TinyModelConfig:
                           "instead of one token per digit."},
     )
 
+    number_embeddings: bool = field(
+        default=False,
+        metadata={"help": "Write each number token's value into its embedding as a fixed "
+                          "thermometer code (NUMBER_THRESHOLDS): what a pretrained LM knows "
+                          "about numbers, so that comparing them need not be learned from "
+                          "scratch. Needs whole_numbers."},
+    )
+
     def __post_init__(self) -> None:
         for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size",
                      "max_position_embeddings", "corpus_documents"):
@@ -72,8 +87,15 @@ class TinyModelConfig:
                 raise ValueError(f"TinyModelConfig.{name} must be a positive int, got {value!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"TinyModelConfig.seed must be a non-negative int, got {self.seed!r}")
-        if not isinstance(self.whole_numbers, bool):
-            raise ValueError(f"TinyModelConfig.whole_numbers must be a bool, got {self.whole_numbers!r}")
+        for name in ("whole_numbers", "number_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"TinyModelConfig.{name} must be a bool, got {getattr(self, name)!r}")
+        if self.number_embeddings and not self.whole_numbers:
+            raise ValueError("TinyModelConfig.number_embeddings needs whole_numbers (one token per "
+                             "number, so that a token has a value)")
+        if self.number_embeddings and self.hidden_size <= len(NUMBER_THRESHOLDS):
+            raise ValueError(f"TinyModelConfig.number_embeddings needs hidden_size > "
+                             f"{len(NUMBER_THRESHOLDS)} (the number code's columns)")
         if self.hidden_size % self.num_heads:
             raise ValueError(
                 f"TinyModelConfig.num_heads ({self.num_heads}) must divide hidden_size ({self.hidden_size})"
@@ -165,6 +187,8 @@ def init_tiny_model(config: TinyModelConfig, tokenizer):  # -> LlamaForCausalLM
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = LlamaForCausalLM(model_config)
+    if config.number_embeddings:
+        write_number_values(model.get_input_embeddings().weight, tokenizer)
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -172,3 +196,36 @@ def init_tiny_model(config: TinyModelConfig, tokenizer):  # -> LlamaForCausalLM
     )
     return model.eval()
 
+
+
+def number_token_values(tokenizer) -> dict[int, float]:
+    """{token id: value} for every token that is a whole number ('17', '-0.3', ' 0.5')."""
+    values = {}
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id]).strip()
+        if text and (text[0].isdigit() or text[0] == "-"):
+            try:
+                values[token_id] = float(text)
+            except ValueError:
+                continue
+    return values
+
+
+def number_columns(config: TinyModelConfig) -> list[int]:
+    """The embedding columns that hold the number code (none without number_embeddings)."""
+    return list(range(len(NUMBER_THRESHOLDS))) if config.number_embeddings else []
+
+
+def write_number_values(embeddings, tokenizer) -> None:
+    """Writes each number token's thermometer code into its embedding (in place); other tokens
+    get 0 in those columns, so the columns say 'a number, this big'."""
+    import torch
+
+    code = torch.zeros(embeddings.shape[0], len(NUMBER_THRESHOLDS))
+    thresholds = torch.tensor(NUMBER_THRESHOLDS)
+    for token_id, value in number_token_values(tokenizer).items():
+        # Compared in tenths, so 0.3 reaches the threshold 0.3 whatever the float rounding.
+        code[token_id] = torch.where(round(value * 10) >= torch.round(thresholds * 10),
+                                     NUMBER_CODE, -NUMBER_CODE)
+    with torch.no_grad():
+        embeddings[:, :len(NUMBER_THRESHOLDS)] = code.to(embeddings.dtype)

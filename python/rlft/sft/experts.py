@@ -24,7 +24,7 @@ from rlft.agents.base import (Agent, BatchedAgent, Decision, Observation, StepRe
 from rlft.agents.llm_agent import make_prompter, record_step
 from rlft.text.env_prompts import PromptBatch
 from rlft.text.prompts import (PromptConfig, epsilon_greedy_rationale, greedy_thought_rationale,
-                               ucb_thought_rationale)
+                               shown_means, ucb_thought_rationale)
 from rlft.text.templates import ACTION_ANSWER
 
 
@@ -128,7 +128,8 @@ class GreedyExpert(TextExpert):
             counts = self.prompter.history.counts(row)
             sums = self.prompter.history.reward_sums(row)
             untried = np.flatnonzero(counts == 0)
-            exploits = bool(np.any((counts > 0) & (sums > 0)))
+            means = shown_means(counts, sums, self.prompt.reward_decimals)
+            exploits = bool(np.any((counts > 0) & (means > 0)))
             explore = None
             if untried.size and (not exploits or self.rng.random() < self.epsilon):
                 explore = int(self.rng.choice(untried))
@@ -165,3 +166,30 @@ class AnsweringAgent(TextExpert):
         labels = [batch.displayed_label(row, int(a)) for row, a in enumerate(actions)]
         return actions, [epsilon_greedy_rationale(label) if self.rationale
                          else ACTION_ANSWER.format(label=label) for label in labels]
+
+
+class OnBehaviourStates(BatchedAgent):
+    """Plays ``behaviour``'s actions and records, for every state they reach, the answer
+    ``expert`` would write there: a greedy *label* does not need greedy *states*. The expert
+    sees the played actions and rewards (its prompter's history is the behaviour's)."""
+
+    def __init__(self, expert: TextExpert, behaviour: Agent) -> None:
+        super().__init__()
+        self.expert = expert
+        self.behaviour = behaviour
+        self.name = f"{expert.name}_on_{behaviour.name}"
+
+    def reset(self, num_envs: int, num_actions: int, seed: int) -> None:
+        super().reset(num_envs, num_actions, seed)
+        self.expert.reset(num_envs, num_actions, seed)
+        self.behaviour.reset(num_envs, num_actions, seed)
+
+    def act(self, obs: Observation, info: Observation) -> Decision:
+        answered = as_decision(self.expert.act(obs, info))
+        played = as_decision(self.behaviour.act(obs, info)).actions
+        return Decision(played, answered.steps)
+
+    def observe(self, actions: np.ndarray, reward: np.ndarray, obs: Observation,
+                info: Observation) -> None:
+        self.expert.observe(actions, reward, obs, info)
+        self.behaviour.observe(actions, reward, obs, info)

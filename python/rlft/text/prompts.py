@@ -532,24 +532,31 @@ def ucb_thought_rationale(labels: Sequence[str], counts: Sequence[int],
     return "\n".join(lines), action
 
 
+def shown_means(counts: np.ndarray, reward_sums: np.ndarray, decimals: int) -> np.ndarray:
+    """Each action's mean reward as the prompt prints it (``decimals`` decimals), 0 for an
+    untried action: what a reader of the prompt can compare."""
+    means = np.divide(reward_sums, counts, out=np.zeros(len(counts)), where=counts > 0)
+    return np.array([float(format_number(mean, decimals)) for mean in means])
+
+
 def greedy_thought_rationale(labels: Sequence[str], counts: Sequence[int],
                              reward_sums: Sequence[float], decimals: int = 2,
                              explore: int | None = None) -> tuple[str, int]:
-    """The greedy expert's answer and the action it picks: the count and mean of every tried
-    action, then the highest mean (untried actions count as 0; lowest index on ties). Before
-    any tried action has a mean above 0 it names an untried action, the first one, or the
-    untried action ``explore`` when given (an exploring step). Returns (text, env action)."""
+    """The greedy expert's answer and the action it picks: the mean of every tried action,
+    then the highest mean as printed (untried actions count as 0; lowest index on
+    ties), so that the choice follows from the numbers the prompt and the rationale show.
+    Before any tried action has a printed mean above 0 it names an untried action, the first
+    one, or the untried action ``explore`` when given (an exploring step). Returns (text, env
+    action)."""
     labels, counts_array, sums_array = _arm_statistics(labels, counts, reward_sums)
     untried = np.flatnonzero(counts_array == 0)
     if explore is not None and explore not in untried:
         raise ValueError(f"explore must name an untried action, got {explore}")
-    means = np.divide(sums_array, counts_array, out=np.zeros(len(labels)),
-                      where=counts_array > 0)
+    means = shown_means(counts_array, sums_array, decimals)
     lines = [T.GREEDY_RATIONALE_OPENING]
     for action in np.flatnonzero(counts_array > 0):
         lines.append(T.GREEDY_RATIONALE_LINE.format(
-            label=labels[action], count=int(counts_array[action]),
-            mean=format_number(means[action], decimals)))
+            label=labels[action], mean=format_number(means[action], decimals)))
     best = int(np.argmax(means))
     if explore is None and (untried.size == 0 or (counts_array[best] > 0 and means[best] > 0)):
         action, line = best, T.GREEDY_RATIONALE_EXPLOIT

@@ -175,12 +175,13 @@ UCB_RATIONALE_COMPACT_LINE = "{label}: {count}, {mean}, {ucb}"
 UCB_RATIONALE_COMPACT_LINE_UNTRIED = "{label}: 0"
 UCB_RATIONALE_COMPACT_EXPLORE = "Untried: {label}."
 UCB_RATIONALE_COMPACT_EXPLOIT = "Highest UCB: {label}."
-# The greedy expert's rationale: the count and mean of every action tried so far, then the
-# best mean (untried actions count as 0, the zero-initialised estimate, and get no line: the
-# answer is generated at every step and its tokens cost time). A step that explores instead
-# names an untried action in the words of UCB's compact rationale.
-GREEDY_RATIONALE_OPENING = "Count, mean:"
-GREEDY_RATIONALE_LINE = "{label}: {count}, {mean}"
+# The greedy expert's rationale: the mean reward of every action tried so far, as the prompt
+# prints it, then the best mean (untried actions count as 0, the zero-initialised estimate, and
+# get no line: the answer is generated at every step and its tokens cost time). The counts are
+# left out: greedy does not use them, and every number restated is one more to copy right. A
+# step that explores instead names an untried action in the words of UCB's compact rationale.
+GREEDY_RATIONALE_OPENING = "Means:"
+GREEDY_RATIONALE_LINE = "{label} {mean}"
 GREEDY_RATIONALE_EXPLOIT = "Best mean: {label}."
 GREEDY_RATIONALE_EXPLORE = UCB_RATIONALE_COMPACT_EXPLORE
 ACTION_ANSWER = "ACTION={label}"

@@ -173,6 +173,10 @@ class WarmStartSection:
     batch_size: int = _help("Warm-start sequences per step.", default=32)
 
 
+# The end-of-run analyses eval.analyses may name; trainer/policy_analyses.py runs them.
+ANALYSES = ("greediness", "knowing_doing")
+
+
 @dataclass
 class EvalSection:
     episodes: int = _help("Held-out instances (bandits) or games (tic-tac-toe) per evaluation "
@@ -406,8 +410,6 @@ def validate(config: TrainConfig, world_size: int = 1) -> None:
     if config.engine.gradient_checkpointing and not checkpointing_keeps_cache():
         raise ConfigError("engine.gradient_checkpointing needs transformers >= 5.15 (layers "
                           "that keep a read-only key/value cache under checkpointing)")
-    from rlft.trainer.policy_analyses import ANALYSES
-
     unknown = [name for name in config.eval.analyses if name not in ANALYSES]
     if unknown:
         raise ConfigError(f"eval.analyses entries must be among {list(ANALYSES)}, got "

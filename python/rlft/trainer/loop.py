@@ -23,6 +23,7 @@ from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.policy_analyses import analyse_start_and_final
+from rlft.trainer.provenance import write_run_end, write_run_start
 from rlft.trainer.rewards import RewardScaler, shaped_reward
 from rlft.trainer.rollout import Transition, collect, samples_of, step_grid
 from rlft.trainer.run_log import RunLog
@@ -298,6 +299,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+    write_run_start(out, world.is_main, resumed=resume_tag is not None)
     checkpoints = out / "checkpoints"
 
     lm, tokenizer = load_policy_model(config, world)
@@ -433,4 +435,5 @@ def train(config: TrainConfig) -> dict[str, Any]:
         start = out / "warm_start" if config.warm_start.steps else None
         analyse_start_and_final(config, out, start)
     log.close()
+    write_run_end(out, world.is_main)
     return results

@@ -15,8 +15,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-ANALYSES = ("greediness", "knowing_doing")
-
 
 def analyse_policies(config: Any, policies: dict[str, str], out: Path) -> dict[str, Any]:
     """Runs config.eval.analyses on each policy (label -> model directory or preset) into

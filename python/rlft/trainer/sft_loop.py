@@ -22,6 +22,7 @@ from rlft.trainer.config import ConfigError, TrainConfig, validate
 from rlft.trainer.engine import World, agree_any, build_engine, init_world
 from rlft.trainer.evaluate import evaluate_policy, finish_run
 from rlft.trainer.policy_analyses import analyse_start_and_final
+from rlft.trainer.provenance import write_run_end, write_run_start
 from rlft.trainer.loop import add_lora, load_policy_model
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.run_log import RunLog
@@ -160,6 +161,7 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         (out / "dataset_manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_run_start(out, world.is_main, resumed=resume_tag is not None)
     checkpoints = out / "checkpoints"
 
     from rlft.sft.encoding import encode_examples
@@ -251,4 +253,5 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
     if config.eval.analyses and world.is_main:
         analyse_start_and_final(config, out, None)
     log.close()
+    write_run_end(out, world.is_main)
     return results

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -71,29 +71,63 @@ def expert_examples(env: Any, tokenizer: Any, prompt_config: Any, expert: TextEx
     return [prompts[i] for i in order], [answers[i] for i in order]
 
 
-def supervised_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_config: Any,
-                          expert: TextExpert, steps: int, batch_size: int, lr: float, seed: int,
-                          max_prompt_tokens: int, device: torch.device) -> list[float]:
-    """Supervised steps (loss on answer tokens only) on `expert`'s examples; returns the loss
-    of every step. Deterministic for a seed, so every rank ends with the same weights."""
-    prompts, answers = expert_examples(env, tokenizer, prompt_config, expert, steps * batch_size,
-                                       seed, max_prompt_tokens)
+def fit_answers(lm: torch.nn.Module, tokenizer: Any,
+                batches: Iterable[tuple[list[list[int]], list[list[int]]]], steps: int, lr: float,
+                min_lr: float | None = None, warmup_steps: int = 0, grad_clip: float = 0.0,
+                frozen: Sequence[int] = (), log_every: int = 0) -> list[float]:
+    """Supervised steps on (prompt ids, answer ids) batches, the loss on answer tokens only
+    (mean NLL), with AdamW (its default decay), a linear warm-up and a cosine decay to `min_lr`
+    (None: constant). `frozen` embedding columns keep their values (fixed input features).
+    Returns the loss of every step. Deterministic for the same batches and thread count."""
+    import math
+
     policy = PolicyWithValue(lm, value_head=False)
-    optimizer = torch.optim.AdamW([p for p in lm.parameters() if p.requires_grad], lr=lr)
-    losses = []
+    params = [p for p in lm.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    floor = lr if min_lr is None else min_lr
+
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
+        cosine = 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+        return warm * (floor + (lr - floor) * cosine) / lr
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    embeddings = lm.get_input_embeddings().weight
+    keep = embeddings.detach()[:, list(frozen)].clone() if frozen else None
+    losses: list[float] = []
     lm.train()
-    for step in range(steps):
-        chunk = slice(step * batch_size, (step + 1) * batch_size)
-        batch = collate(prompts[chunk], answers[chunk], tokenizer.pad_token_id, device)
+    for step, (prompts, answers) in zip(range(steps), batches):
+        batch = collate(prompts, answers, tokenizer.pad_token_id, embeddings.device)
         logp, _, _ = answer_logprobs(policy, batch)
         mask = batch.answer_mask.float()
         loss = -(logp * mask).sum() / mask.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
+        scheduler.step()
+        if keep is not None:
+            with torch.no_grad():
+                embeddings[:, list(frozen)] = keep
         losses.append(float(loss.detach()))
+        if log_every and (step + 1) % log_every == 0:
+            print(f"step {step + 1}/{steps}: loss {np.mean(losses[-log_every:]):.4f}", flush=True)
     lm.eval()
     return losses
+
+
+def supervised_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_config: Any,
+                          expert: TextExpert, steps: int, batch_size: int, lr: float, seed: int,
+                          max_prompt_tokens: int, device: torch.device) -> list[float]:
+    """Supervised steps (loss on answer tokens only, constant `lr`) on `expert`'s examples;
+    returns the loss of every step. Deterministic for a seed, so every rank ends with the same
+    weights."""
+    prompts, answers = expert_examples(env, tokenizer, prompt_config, expert, steps * batch_size,
+                                       seed, max_prompt_tokens)
+    batches = ((prompts[step * batch_size:(step + 1) * batch_size],
+                answers[step * batch_size:(step + 1) * batch_size]) for step in range(steps))
+    return fit_answers(lm.to(device), tokenizer, batches, steps, lr)
 
 
 def configured_warm_start(config: Any, lm: torch.nn.Module, tokenizer: Any, env: Any,
