@@ -293,11 +293,12 @@ def test_cache_root_default_and_override(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 def test_resolve_local_directory_and_preset_names(tiny_dir: Path) -> None:
     assert resolve_model_path(tiny_dir) == str(tiny_dir)
-    assert set(PRESETS) == {"tiny", "smollm2-135m", "gemma3-270m"}
+    assert set(PRESETS) == {"tiny", "tiny-agent", "smollm2-135m", "gemma3-270m"}
 
 
 def test_help_texts_state_each_presets_quantisation() -> None:
-    assert PRESETS_HELP == ("tiny, smollm2-135m (SmolLM2-135M-Instruct, Q4_1 GGUF), "
+    assert PRESETS_HELP == ("tiny, tiny-agent (pretrained by rlft, shipped), "
+                            "smollm2-135m (SmolLM2-135M-Instruct, Q4_1 GGUF), "
                             "gemma3-270m (Gemma 3 270M base, Q4_K_M GGUF)")
     for config in (EvalConfig, AnalysisBase, ModelSection):
         field = {f.name: f for f in dataclasses.fields(config)}["model" if config is not ModelSection else "name"]

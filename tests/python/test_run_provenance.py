@@ -191,3 +191,24 @@ def test_seeds_sweep_reuses_retrains_and_stamps_rows(tmp_path, stamped, capsys):
     with pytest.raises(SystemExit, match="--retrain"):
         sweep()
     assert sweep("--retrain")["commit"] == "abc123" and trained[4:] == ["seed0", "seed1"]
+
+
+def test_only_code_changes_make_a_checkout_dirty(tmp_path):
+    """Docs or tests edited while a run trains do not change what trains; code does."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    (tmp_path / "python").mkdir()
+    (tmp_path / "python" / "m.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("a\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    clean = provenance._checkout_commit(tmp_path)
+    assert len(clean) == 40
+    (tmp_path / "README.md").write_text("b\n")
+    assert provenance._checkout_commit(tmp_path) == clean
+    (tmp_path / "python" / "m.py").write_text("x = 2\n")
+    assert provenance._checkout_commit(tmp_path) == clean + "+dirty"

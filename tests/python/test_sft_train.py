@@ -204,7 +204,8 @@ def test_rlft_starts_from_the_sft_export(sft_run, tmp_path):
     _run([f"model.name={sft_out / 'model'}", f"run.out_dir={rl_out}", "run.iterations=1",
           "rollout.num_envs=4", "optim.batch_size=4", "optim.micro_batch_size=2",
           "warm_start.steps=0", "prompt.cot=false", "prompt.history_window=0",
-          "prompt.summary=true", "prompt.style=compact", "eval.baselines=[]", "run.export=false", "optim.warmup_steps=1", *EVAL])
+          "prompt.summary=true", "prompt.style=compact", "prompt.reward_decimals=2",
+          "eval.baselines=[]", "run.export=false", "optim.warmup_steps=1", *EVAL])
     sft_final = json.loads((sft_out / "results.json").read_text())["policies"]["final policy"]
     rl_start = json.loads((rl_out / "results.json").read_text())["policies"]["start policy"]
     assert rl_start == sft_final

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,12 +18,13 @@ from rlft.models import load_model_and_tokenizer
 from rlft.models.tiny import (NUMBER_CODE, NUMBER_THRESHOLDS, TinyModelConfig, init_tiny_model,
                               number_columns, number_token_values, train_tiny_tokenizer)
 from rlft.models.tiny_agent import ASSET_DIR, read_manifest, tiny_agent_path, weights_sha256
-from rlft.sft.agent_recipe import (ROOT, RecipeError, build_agent, corpus_digests, load_recipe,
+from rlft.sft.agent_recipe import (RecipeError, build_agent, corpus_digests, load_recipe,
                                    part_steps, recipe_from_dict)
 from rlft.sft.experts import GreedyExpert, OnBehaviourStates
 from rlft.text.prompts import PromptConfig, PromptStyle, greedy_thought_rationale
 from rlft.trainer.warm_start import fit_answers
 
+ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "configs" / "tiny_agent.yaml"
 
 
@@ -31,7 +33,7 @@ def toy_recipe(steps: int = 10):
     values["model"].update(hidden_size=32, intermediate_size=64, num_heads=4, vocab_size=600,
                            corpus_documents=50)
     values["training"].update(steps=steps, batch_size=4, threads=1, warmup_steps=2)
-    return recipe_from_dict(values, "toy")
+    return recipe_from_dict(values, "toy", ROOT)
 
 
 def test_recipe_at_toy_size_is_deterministic_and_loads(tmp_path):
@@ -96,7 +98,7 @@ def test_bad_recipes_are_named():
                            "whole_numbers"),
                           ({"colour": 1}, "unknown section")]:
         with pytest.raises(RecipeError, match=match):
-            recipe_from_dict({**values, **change})
+            recipe_from_dict({**values, **change}, "changed", ROOT)
 
 
 def test_steps_split_by_share():

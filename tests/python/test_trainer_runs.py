@@ -322,7 +322,11 @@ def test_rl_signal_invalid_rate_halves(tmp_path):
     """From a random-init tiny model with a short format-only warm start, PPO with the -5
     penalty must cut the held-out invalid-action rate to under half its starting value."""
     out = tmp_path / "signal"
-    _train(["rollout.num_envs=32", "env.horizon=5", "run.iterations=8", "eval.episodes=32",
+    # The random-init model and its format warm start, without CoT (the default starts from
+    # the pretrained tiny-agent, whose answers are already valid).
+    _train(["model.name=tiny", "prompt.cot=false", "prompt.reward_decimals=2",
+            "rollout.max_new_tokens=8", "warm_start.steps=30", "optim.warmup_steps=5",
+            "rollout.num_envs=32", "env.horizon=5", "run.iterations=8", "eval.episodes=32",
             "eval.seeds=1", "eval.baselines=[]", "eval.analyses=[]", "run.export=false",
             "run.progress=false", "algo.update_epochs=2", "optim.batch_size=32",
             "optim.micro_batch_size=32",

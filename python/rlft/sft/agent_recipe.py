@@ -29,7 +29,6 @@ import yaml
 from rlft.models.tiny import TinyModelConfig
 from rlft.models.tiny_agent import MANIFEST_NAME, PRESET_NAME, weights_sha256
 
-ROOT = Path(__file__).resolve().parents[3]
 # Answers (targets) a part's examples are written by.
 EXPERTS = ("greedy", "random")
 DIGEST_EXAMPLES = 64  # examples per part hashed into the manifest's corpus digest
@@ -47,8 +46,9 @@ def _help(text: str, **kwargs: Any) -> Any:
 class CorpusPart:
     """One env's share of the corpus."""
 
-    config: str = _help("Training config (path from the repository root) whose env and prompt "
-                        "sections the examples use: the RL config that starts from this model.")
+    config: str = _help("Training config whose env and prompt sections the examples use (the "
+                        "RL config that starts from this model), as a path from the directory "
+                        "above the recipe's own (the repository root for configs/*.yaml).")
     expert: str = _help("Who writes the answers: greedy (bandits: the counts-and-means "
                         "rationale, the best printed mean) or random (a uniformly random legal "
                         "action, 'ACTION=<label>': the format, none of the skill).",
@@ -88,16 +88,19 @@ class AgentRecipe:
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> AgentRecipe:
-    """The recipe in a YAML file (sections model, corpus, training, seed), checked."""
+    """The recipe in a YAML file (sections model, corpus, training, seed), checked; its
+    corpus configs are read from the directory above the file's (configs/ -> the root)."""
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe file {path} does not exist")
     values = yaml.safe_load(path.read_text()) or {}
     values.update(overrides or {})
-    return recipe_from_dict(values, str(path))
+    return recipe_from_dict(values, str(path), path.resolve().parent.parent)
 
 
-def recipe_from_dict(values: dict[str, Any], source: str = "recipe") -> AgentRecipe:
+def recipe_from_dict(values: dict[str, Any], source: str = "recipe",
+                     root: str | Path = ".") -> AgentRecipe:
+    """The recipe from its sections; corpus config paths are taken from `root`."""
     known = {f.name for f in dataclasses.fields(AgentRecipe)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -111,6 +114,9 @@ def recipe_from_dict(values: dict[str, Any], source: str = "recipe") -> AgentRec
     except ValueError as error:
         raise RecipeError(f"{source}: {error}") from None
     recipe = AgentRecipe(model, parts, training, values.get("seed", 0))
+    for part in parts:
+        # Where the config is read from: not a setting (the manifest keeps the relative path).
+        part.config_path = Path(root) / part.config
     check_recipe(recipe, source)
     return recipe
 
@@ -131,8 +137,8 @@ def check_recipe(recipe: AgentRecipe, source: str) -> None:
         if not part.behaviours or any(not isinstance(b, dict) or "name" not in b
                                       for b in part.behaviours):
             raise RecipeError(f"{where}.behaviours must be a non-empty list of {{name: ...}}")
-        if not (ROOT / part.config).is_file():
-            raise RecipeError(f"{where}.config: {part.config} does not exist")
+        if not part.config_path.is_file():
+            raise RecipeError(f"{where}.config: {part.config_path} does not exist")
     training = recipe.training
     for name in ("steps", "batch_size", "threads"):
         if not isinstance(getattr(training, name), int) or getattr(training, name) < 1:
@@ -149,7 +155,7 @@ def part_config(part: CorpusPart) -> Any:
     """The training config a part renders its prompts with."""
     from rlft.trainer.config import load_config
 
-    return load_config(ROOT / part.config)
+    return load_config(part.config_path)
 
 
 def part_player(part: CorpusPart, config: Any, env: Any, behaviour: dict[str, Any]) -> Any:

@@ -76,15 +76,20 @@ def _git(args: Sequence[str], cwd: Path) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+# What a run's result depends on: the package, the C++ core, the build and the configs.
+# Docs, tests and results edited while a run trains do not change what trains.
+CODE_PATHS = ("python", "cpp", "bindings", "configs", "CMakeLists.txt", "pyproject.toml")
+
+
 def _checkout_commit(directory: Path) -> str:
-    """HEAD of the checkout holding `directory`, '+dirty' when tracked files other than
-    benchmarks/results/ differ from it (results written later do not change the code)."""
+    """HEAD of the checkout holding `directory`, '+dirty' when tracked files of CODE_PATHS
+    differ from it."""
     top = _git(["rev-parse", "--show-toplevel"], directory)
     head = _git(["rev-parse", "HEAD"], Path(top)) if top else None
     if not head:
         return "unknown"
-    dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", ".",
-                  ":!benchmarks/results"], Path(top))
+    dirty = _git(["status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+                 Path(top))
     return head + ("+dirty" if dirty else "")
 
 
