@@ -19,7 +19,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,6 +28,7 @@ import yaml
 
 from rlft.models.tiny import TinyModelConfig
 from rlft.models.tiny_agent import MANIFEST_NAME, PRESET_NAME, weights_sha256
+from rlft.sft.config import _help
 
 # Answers (targets) a part's examples are written by.
 EXPERTS = ("greedy", "random")
@@ -38,10 +39,6 @@ class RecipeError(ValueError):
     """A recipe setting that cannot work, named."""
 
 
-def _help(text: str, **kwargs: Any) -> Any:
-    return field(metadata={"help": text}, **kwargs)
-
-
 @dataclass
 class CorpusPart:
     """One env's share of the corpus."""
@@ -49,8 +46,8 @@ class CorpusPart:
     config: str = _help("Training config whose env and prompt sections the examples use (the "
                         "RL config that starts from this model), as a path from the directory "
                         "above the recipe's own (the repository root for configs/*.yaml).")
-    expert: str = _help("Who writes the answers: greedy (bandits: the counts-and-means "
-                        "rationale, the best printed mean) or random (a uniformly random legal "
+    expert: str = _help("Who writes the answers: greedy (bandits: the means rationale, "
+                        "then the best printed mean) or random (a uniformly random legal "
                         "action, 'ACTION=<label>': the format, none of the skill).",
                         default="random")
     epsilon: float = _help("greedy only: the share of steps with an untried action on which "
