@@ -32,7 +32,8 @@ from rlft.evaluation.config import EvalConfig
 # that two policies evaluated on the same instances can be compared instance by instance.
 PER_INSTANCE = {"mab": ("final_regret", "coverage_final", "shaped_return"),
                 "contextual_bandit": ("final_regret", "shaped_return"),
-                "tictactoe": ("win_rate", "loss_rate", "shaped_return")}
+                "tictactoe": ("return", "win_rate", "draw_rate", "loss_rate", "illegal_rate",
+                              "shaped_return")}
 
 
 def build_env(config: EvalConfig, seed: int) -> tuple[Any, dict[str, Any] | None]:
@@ -76,12 +77,17 @@ def llm_agent(config: EvalConfig, env: Any, model: Any, tokenizer: Any,
 
 def per_instance(config: EvalConfig, rollout: Rollout) -> dict[str, np.ndarray]:
     """float64[N] per episode for each of the env's PER_INSTANCE metrics. The shaped return is
-    the env return plus the invalid penalty for every step without a valid action."""
+    the env return plus the invalid penalty for every step without a valid action; a game's
+    return is +1 won, 0 drawn, -1 lost (the paper's P(win) - P(loss) when averaged), and its
+    illegal rate the share of the agent's moves that were not a legal action."""
     invalid_steps = (rollout.invalid & rollout.valid).sum(axis=1)
-    values = {"shaped_return": rollout.returns.astype(np.float64)
-              + config.invalid_penalty * invalid_steps,
+    returns = rollout.returns.astype(np.float64)
+    values = {"shaped_return": returns + config.invalid_penalty * invalid_steps,
+              "return": returns,
               "final_regret": rollout.final_regret, "coverage_final": rollout.coverage,
+              "illegal_rate": invalid_steps / np.maximum(rollout.valid.sum(axis=1), 1),
               "win_rate": (rollout.winner == 1).astype(np.float64),
+              "draw_rate": (rollout.winner == 0).astype(np.float64),
               "loss_rate": (rollout.winner == 2).astype(np.float64)}
     return {name: values[name] for name in PER_INSTANCE[config.env]}
 

@@ -73,7 +73,8 @@ def paired_comparisons(results: dict[str, dict[str, Any]]) -> dict[str, dict[str
 
 
 _COLUMNS = {"final_regret": "final regret", "coverage_final": "coverage at T",
-            "shaped_return": "shaped return", "win_rate": "win rate", "loss_rate": "loss rate"}
+            "shaped_return": "shaped return", "return": "return", "win_rate": "win rate",
+            "draw_rate": "draw rate", "loss_rate": "loss rate", "illegal_rate": "illegal moves"}
 
 
 def comparison_table(results: dict[str, dict[str, Any]]) -> str:
@@ -104,10 +105,10 @@ def change_in_words(results: dict[str, dict[str, Any]]) -> str:
     if start is None or final is None:
         return ""
     paired = paired_comparisons(results)
-    names = {"coverage_final": "coverage", "final_regret": "regret", "win_rate": "win rate",
-             "loss_rate": "loss rate", "shaped_return": "shaped return"}
+    names = {"coverage_final": "coverage", "final_regret": "regret", "return": "return",
+             "win_rate": "win rate", "loss_rate": "loss rate"}
     parts = [f"invalid {start['invalid_rate']:.2f} -> {final['invalid_rate']:.2f}"]
-    for metric in ("coverage_final", "final_regret", "win_rate", "loss_rate"):
+    for metric in ("coverage_final", "final_regret", "return", "win_rate", "loss_rate"):
         if metric in paired:
             d = paired[metric]
             parts.append(f"{names[metric]} {start[metric]:.2f} -> {final[metric]:.2f} (paired "
