@@ -1,9 +1,11 @@
 """One training config over several seeds, run by hand: does the held-out gain hold in each?
 
 Trains one run per seed (each in its own run directory, --jobs of them at a time), then
-tabulates for every seed the starting policy (after any warm start) and the final policy on
-the same held-out instances: coverage at T, final regret, and their paired per-instance
-differences (final minus start) with 95% CIs.
+tabulates for every seed the starting policy (after any warm start), the final policy and the
+config's baselines on the same held-out instances: every per-instance metric of the env (for
+bandits coverage at T and final regret, for tic-tac-toe the return and the illegal-move rate)
+and their paired per-instance differences (final minus start) with 95% CIs, and the run's
+end-of-run analyses of both policies, if it ran any.
 
     PYTHONPATH=python python benchmarks/seeds.py --config configs/cpu_regret.yaml \
         --seeds 0 1 2 --jobs 2 --name regret_seeds [section.key=value ...]
@@ -148,6 +150,8 @@ def row(seed: int, results: dict[str, Any], provenance: dict[str, Any],
         "paired": paired,
         "gains": {metric: gain(metric, d) for metric, d in paired.items()},
     }
+    if "analyses" in results:   # the end-of-run analyses of the start and final policies
+        out["analyses"] = results["analyses"]
     for name, entry in results["policies"].items():
         out[name] = {key: entry[key] for metric in entry["per_instance"]
                      for key in (metric, f"{metric}_ci95")}
@@ -166,7 +170,7 @@ def markdown(env: str, rows: list[dict[str, Any]]) -> str:
 
     metrics = HEADLINE[env]
     baselines = [name for name, value in rows[0].items() if isinstance(value, dict)
-                 and name not in ("start policy", "final policy", "paired", "gains")]
+                 and name not in ("start policy", "final policy", "paired", "gains", "analyses")]
     header = ["seed"]
     for metric in metrics:
         label = LABELS[metric]

@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OPPONENTS = ("random", "mcts")
 PLAYERS = ("random", "mcts", "minimax")
 METRICS = ("return", "win_rate", "draw_rate", "loss_rate", "illegal_rate")
+SMOKE = ["run.iterations=1", "eval.episodes=4", "eval.seeds=1", "rollout.num_envs=4",
+         "optim.batch_size=4", "optim.micro_batch_size=2", "optim.warmup_steps=1",
+         "rollout.generation_batch_size=4", "run.progress=false"]
 
 
 def run_policies(run: Path) -> tuple[Any, dict[str, str]]:
@@ -100,35 +105,51 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def play_and_write(runs: list[Path], opponents: list[str], players: list[str],
+                   out: Path) -> None:
+    for run in runs:   # before any work
+        for needed in ("config.json", "results.json", "provenance.json", "model"):
+            if not (run / needed).exists():
+                raise SystemExit(f"{run}: no {needed}: not a finished run directory")
+    started = time.perf_counter()
+    entries = []
+    for run in runs:
+        entry = evaluate_run(run, opponents, players)
+        entry["run_commit"] = json.loads((run / "provenance.json").read_text())["commit"]
+        entries.append(entry)
+    table = markdown(entries)
+    print(table, end="")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"commit": commit(), "opponents": opponents, "players": players,
+                               "runs": entries, "table": table,
+                               "wall_s": time.perf_counter() - started}, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", nargs="+", type=Path, required=True,
+    parser.add_argument("--runs", nargs="+", type=Path, default=[],
                         help="tic-tac-toe run directories")
     parser.add_argument("--opponents", nargs="+", default=list(OPPONENTS), choices=OPPONENTS)
     parser.add_argument("--players", nargs="+", default=list(PLAYERS), choices=PLAYERS)
     parser.add_argument("--name", default="tictactoe_opponents",
                         help="writes benchmarks/results/NAME.json")
-    parser.add_argument("--out", type=Path, help="results file (default from --name)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a toy run trained and played into a temporary directory (a test)")
     args = parser.parse_args()
-    for run in args.runs:   # before any work
-        for needed in ("config.json", "results.json", "provenance.json", "model"):
-            if not (run / needed).exists():
-                raise SystemExit(f"{run}: no {needed}: not a finished run directory")
-
-    started = time.perf_counter()
-    runs = []
-    for run in args.runs:
-        entry = evaluate_run(run, args.opponents, args.players)
-        entry["run_commit"] = json.loads((run / "provenance.json").read_text())["commit"]
-        runs.append(entry)
-    table = markdown(runs)
-    print(table, end="")
-    out = args.out or ROOT / "benchmarks" / "results" / f"{args.name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"commit": commit(), "opponents": args.opponents,
-                               "players": args.players, "runs": runs, "table": table,
-                               "wall_s": time.perf_counter() - started}, indent=2) + "\n")
-    print(f"wrote {out}")
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as scratch:
+            run = Path(scratch) / "run"
+            subprocess.run([sys.executable, str(ROOT / "python" / "rlft" / "train.py"),
+                            "--config", "configs/tictactoe_cpu.yaml", *SMOKE,
+                            f"run.out_dir={run}"], check=True, cwd=ROOT)
+            play_and_write([run], args.opponents, args.players,
+                           Path(scratch) / "opponents.json")
+        return 0
+    if not args.runs:
+        parser.error("--runs: name the run directories to play (or --smoke)")
+    play_and_write(args.runs, args.opponents, args.players,
+                   ROOT / "benchmarks" / "results" / f"{args.name}.json")
     return 0
 
 

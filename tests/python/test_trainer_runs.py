@@ -54,7 +54,8 @@ def _metrics(out: Path) -> list[dict]:
 def test_single_rank_run_writes_everything(tmp_path):
     out = tmp_path / "run"
     result = _train([*TINY, "run.iterations=2", f"run.out_dir={out}",
-                     "eval.analyses=[greediness,knowing_doing]", "eval.analysis_episodes=2",
+                     "eval.analyses=[greediness,knowing_doing,frequency_bias]",
+                     "eval.analysis_episodes=2",
                      "algo.group_size=2"])
     assert "| start policy |" in result.stdout and "| final policy |" in result.stdout
     metrics = _metrics(out)
@@ -72,12 +73,16 @@ def test_single_rank_run_writes_everything(tmp_path):
     report = (out / "results.md").read_text()
     for figure in ("regret.png", "coverage.png", "analysis/start/greediness/coverage_by_step.png",
                    "analysis/final/greediness/coverage_by_step.png",
-                   "analysis/final/knowing_doing/matrix.png"):
+                   "analysis/final/knowing_doing/matrix.png",
+                   "analysis/start/frequency_bias/fractions.png"):
         assert (out / figure).stat().st_size > 0 and f"({figure})" in report, figure
     for label in ("start", "final"):
         analysis = results["analyses"][label]
         assert len(analysis["greediness"]["coverage_by_step"]) == 3
         assert 0 <= analysis["knowing_doing"]["values_parsed_rate"] <= 1
+        # 5 histories x 5 targets x repetitions 0 and 10, read from sampled CoT answers
+        assert analysis["frequency_bias"]["buckets"]["0-10"]["contexts"] == 50
+        assert analysis["frequency_bias"]["scoring"] == "sampled"
     assert set(results["paired"]) == {"final_regret", "coverage_final", "shaped_return"}
     assert results["eval"]["episodes"] == 4 and results["eval"]["instances"] == "heldout"
     for policy in results["policies"].values():

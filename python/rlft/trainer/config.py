@@ -174,7 +174,7 @@ class WarmStartSection:
 
 
 # The end-of-run analyses eval.analyses may name; trainer/policy_analyses.py runs them.
-ANALYSES = ("greediness", "knowing_doing")
+ANALYSES = ("greediness", "knowing_doing", "frequency_bias")
 
 
 @dataclass
@@ -192,7 +192,8 @@ class EvalSection:
     analyses: list[str] = _help(
         "Bandits: analyses run at the end on the starting and the final policy, into "
         "RUN/analysis (greediness: coverage by step; knowing_doing: the UCB-instructed "
-        "prompt), at the run's arms, horizon and prompt.", default_factory=list)
+        "prompt; frequency_bias: does it copy the most repeated action), at the run's arms, "
+        "horizon and prompt.", default_factory=list)
     analysis_episodes: int = _help("Instances each analysis plays per policy.", default=16)
 
 
