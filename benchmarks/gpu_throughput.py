@@ -91,7 +91,7 @@ def build_model(shape: str, toy: bool, dtype: torch.dtype, device: torch.device
                 ) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
-    from rlft.models import load_model_and_tokenizer, load_tokenizer
+    from rlft.models import attention_implementation, load_model_and_tokenizer, load_tokenizer
     from rlft.models.portable import dtype_kwarg
 
     if shape == "tiny":
@@ -100,7 +100,8 @@ def build_model(shape: str, toy: bool, dtype: torch.dtype, device: torch.device
     config = model_config(shape, toy, tokenizer)
     torch.manual_seed(0)
     with torch.device(device):  # initialise on the device: a 2.6B init on the CPU is slow
-        model = AutoModelForCausalLM.from_config(config, **{dtype_kwarg(): dtype})
+        model = AutoModelForCausalLM.from_config(
+            config, attn_implementation=attention_implementation(config), **{dtype_kwarg(): dtype})
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model.eval(), tokenizer
