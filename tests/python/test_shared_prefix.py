@@ -244,6 +244,22 @@ def test_greedy_generations_match_plain_generate(family, torch_device):
     assert again.token_ids == out.token_ids[1:3]
 
 
+@pytest.mark.parametrize("family", ["llama", "gemma2"])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_sampler_logprobs_are_the_teacher_forced_ones(family, temperature):
+    """The log-probs generate() records for the tokens it samples equal the trainer's
+    teacher-forced log-probs of those tokens (the trainer logs their gap on every run)."""
+    model = tiny_lm(family)
+    shared, prompts, _ = transitions()
+    sampling = SamplingConfig(temperature=temperature, max_new_tokens=5, batch_size=3)
+    out = generate(model, _Tokenizer(), prompts, sampling, seed=4, prefix=SharedPrefix(shared))
+    assert [len(row) for row in out.logprobs] == [len(row) for row in out.token_ids]
+    batch = collate(prompts, out.token_ids, 0, torch.device("cpu"))
+    with torch.no_grad():
+        logp, _, _ = answer_logprobs(PolicyWithValue(model, False), batch, temperature)
+    assert torch.allclose(logp, torch.tensor(out.logprobs), atol=1e-5)
+
+
 def test_reserved_layer_writes_decoded_states_in_place():
     from transformers.cache_utils import DynamicLayer
 

@@ -64,6 +64,10 @@ def test_single_rank_run_writes_everything(tmp_path):
                 "perf/rollout_s", "perf/update_s", "optim/lr", "rollout/coverage"):
         assert key in metrics[0], key
     assert metrics[0]["rollout/transitions"] == 12
+    # The sampler and the trainer's first pass give the same log-probs of the same tokens.
+    for row in metrics:
+        gap_mean, gap_max = (row[f"rollout/sampler_logprob_gap_{s}"] for s in ("mean", "max"))
+        assert 0 <= gap_mean <= gap_max < 1e-4
     results = json.loads((out / "results.json").read_text())
     assert set(results["policies"]) == {"start policy", "final policy", "random", "greedy",
                                         "ucb"}

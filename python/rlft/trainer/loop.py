@@ -113,6 +113,18 @@ def sequence_kl(old: list[torch.Tensor], ref: list[torch.Tensor]) -> np.ndarray:
     return np.array([float(kl_reward_estimate(o, r).sum()) for o, r in zip(old, ref)])
 
 
+def sampler_gap(transitions: Sequence[Transition], old: Sequence[torch.Tensor]
+                ) -> dict[str, float]:
+    """|sampler's log-prob - trainer's first-pass log-prob| of the same sampled tokens (forced
+    steps have none), mean and max. About 0 when both compute the same function; on a GPU it
+    says whether the PPO ratio exp(logp - old_logp) can be trusted against its clip."""
+    gaps = [np.abs(np.asarray(t.sampled_logprobs) - o.numpy())
+            for t, o in zip(transitions, old) if t.sampled_logprobs]
+    flat = np.concatenate(gaps) if gaps else np.zeros(1)
+    return {"rollout/sampler_logprob_gap_mean": float(flat.mean()),
+            "rollout/sampler_logprob_gap_max": float(flat.max())}
+
+
 def compute_advantages(config: TrainConfig, transitions: Sequence[Transition], num_rows: int,
                        scaler: RewardScaler, values: np.ndarray | None, answer_kl: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -186,7 +198,8 @@ def _micro_batches(transitions: Sequence[Transition], micro: int, pad_id: int,
 
 
 def _rows(logp: torch.Tensor, chunk: list[Transition]) -> list[torch.Tensor]:
-    return [logp[i, :len(t.answer_ids)].float().cpu() for i, t in enumerate(chunk)]
+    host = logp[:len(chunk)].float().cpu()  # one copy per micro-batch, not one per row
+    return [host[i, :len(t.answer_ids)] for i, t in enumerate(chunk)]
 
 
 @torch.no_grad()
@@ -262,15 +275,16 @@ def ppo_update(config: TrainConfig, engine: Any, transitions: Sequence[Transitio
                 loss = loss + config.algo.value_coef * v_loss
                 step_stats["value/loss"] = v_loss.detach()
             mask = batch.answer_mask.float()
-            step_stats["policy/entropy"] = ((entropy * mask).sum() / mask.sum()).detach()
+            step_stats["policy/entropy"] = (entropy * mask).sum() / mask.sum()
             engine.backward(loss)
             engine.step()
             trained_tokens += batch.computed_tokens
-            for key, value in step_stats.items():
-                stats.setdefault(key, []).append(float(value))
+            for key, value in step_stats.items():  # kept on the device: no sync per step
+                stats.setdefault(key, []).append(value.detach().float().reshape(()))
             if (index + 1) % accumulation == 0:
                 steps_taken += 1
-    out = {key: float(np.mean(values)) for key, values in stats.items()}
+    host = {key: torch.stack(values).cpu().tolist() for key, values in stats.items()}
+    out = {key: float(np.mean(values)) for key, values in host.items()}
     out["optim/updates"] = float(steps_taken)
     out["optim/trained_tokens"] = float(trained_tokens)
     return out
@@ -387,6 +401,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "rollout/coverage": float(np.mean(rollout.coverage)),
             # Per answer token: the k1 estimate of KL(pi_old || pi_ref) on the samples.
             "rollout/kl_ref": float(answer_kl.sum() / max(1, sum(answer_tokens))),
+            **sampler_gap(transitions, old),
             "rollout/transitions": float(len(transitions)),
             "rollout/answer_tokens": float(np.mean(answer_tokens)),
             **update_stats,
