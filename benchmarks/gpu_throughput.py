@@ -250,7 +250,7 @@ def measure(shape: str, toy: bool, out: Path) -> dict[str, Any]:
     logprob_seconds = time.perf_counter() - started
     _, advantage, returns = compute_advantages(config, transitions, setting.rows,
                                                RewardScaler(config.algo.gamma), values,
-                                               sequence_kl(old, ref))
+                                               sequence_kl(old, ref), world)
     passes = []
     for iteration in range(2):  # the first pass warms up (optimizer state, allocator)
         _sync(device)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from rlft.trainer.config import TrainConfig
@@ -41,6 +42,57 @@ def agree_any(flag: bool, world: World) -> bool:
     vote = torch.tensor([int(bool(flag))], device=world.device)
     torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
     return bool(vote.item())
+
+
+def broadcast_from_main(module: torch.nn.Module, world: World) -> None:
+    """Every rank's parameters and buffers become rank 0's, bit for bit. After a warm start
+    (not bitwise reproducible on CUDA) every rank must copy its reference from the weights
+    that DeepSpeed will broadcast as the policy, or the reference is not the start policy."""
+    if world.size == 1:
+        return
+    for tensor in [*module.parameters(), *module.buffers()]:
+        # On the rank's device: NCCL broadcasts CUDA tensors only (ZeRO-3 loads on the CPU).
+        shared = tensor.data.to(world.device)
+        torch.distributed.broadcast(shared, src=0)
+        if shared.data_ptr() != tensor.data.data_ptr():
+            tensor.data.copy_(shared)
+
+
+def gather_rows(grid: np.ndarray, world: World) -> np.ndarray:
+    """Every rank's [rows, steps] grid stacked in rank order, padded with NaN to the most
+    steps (the same array on every rank)."""
+    if world.size == 1:
+        return grid
+    parts: list[Any] = [None] * world.size
+    torch.distributed.all_gather_object(parts, grid)
+    steps = max(part.shape[1] for part in parts)
+    return np.concatenate([np.pad(part, ((0, 0), (0, steps - part.shape[1])),
+                                  constant_values=np.nan) for part in parts])
+
+
+# How reduce_metrics combines a metric over ranks (a mean by default): the world's totals and
+# throughputs are sums, the slowest rank's wall time and the largest maximum are kept.
+_SUMMED = ("rollout/transitions", "optim/trained_tokens", "perf/generate_tokens_per_s",
+           "perf/update_tokens_per_s")
+
+
+def reduce_metrics(metrics: dict[str, float], world: World) -> dict[str, float]:
+    """An iteration's metrics over all ranks, each rank's rollout counted once: per-row and
+    per-transition means are the mean of the ranks' means (ranks play as many rows)."""
+    if world.size == 1:
+        return metrics
+    parts: list[Any] = [None] * world.size
+    torch.distributed.all_gather_object(parts, metrics)
+    reduced = {}
+    for key in metrics:
+        values = [part[key] for part in parts]
+        if key in _SUMMED:
+            reduced[key] = float(sum(values))
+        elif key.endswith("_max") or (key.startswith("perf/") and key.endswith("_s")):
+            reduced[key] = float(max(values))
+        else:
+            reduced[key] = float(np.mean(values))
+    return reduced
 
 
 def disable_dropout(model: torch.nn.Module) -> int:

@@ -44,20 +44,22 @@ def eval_config_of(config: TrainConfig, agent: str = "llm") -> EvalConfig:
 
 def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any, synced_gpus: bool = False,
                     any_active: Callable[[bool], bool] = bool) -> dict[str, Any]:
-    """The policy `lm` on the held-out instances."""
+    """The policy `lm` on the held-out instances, the seeds shared out among the ranks
+    (synced_gpus: in lock-step, see play_evaluation)."""
     evaluation = eval_config_of(config)
     summary, _ = play_evaluation(
         evaluation, lambda env: llm_agent(evaluation, env, lm, tokenizer, synced_gpus),
-        any_active)
+        any_active, sharded=True, lockstep=synced_gpus)
     return summary
 
 
 def evaluate_baseline(config: TrainConfig, name: str) -> dict[str, Any]:
-    """A classic agent (eval.baselines) on the same held-out instances."""
+    """A classic agent (eval.baselines) on the same held-out instances, the seeds shared out
+    among the ranks."""
     evaluation = eval_config_of(config, agent=name)
     from rlft.agents import make_agent
 
-    summary, _ = play_evaluation(evaluation, lambda env: make_agent(name))
+    summary, _ = play_evaluation(evaluation, lambda env: make_agent(name), sharded=True)
     return summary
 
 

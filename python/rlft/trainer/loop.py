@@ -17,8 +17,9 @@ from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
 from rlft.trainer import advantages as adv
 from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
 from rlft.trainer.config import BANDITS, ConfigError, TrainConfig, preset_options, validate
-from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disable_dropout,
-                                 gathered_for_generation, init_world, use_bf16)
+from rlft.trainer.engine import (Reference, World, agree_any, broadcast_from_main, build_engine,
+                                 disable_dropout, gather_rows, gathered_for_generation,
+                                 init_world, reduce_metrics, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
@@ -78,6 +79,27 @@ def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, direc
         torch.distributed.barrier()
 
 
+def start_policy(config: TrainConfig, world: World, out: Path, resuming: bool
+                 ) -> tuple[Any, Any, Reference, Any]:
+    """The model (warm-started), the engine around it, the reference policy and the
+    tokenizer. The reference is a copy of the starting policy on every rank."""
+    lm, tokenizer = load_policy_model(config, world)
+    # Dropout would make the ratio pi/pi_old differ from 1 at an unchanged policy (and the
+    # samples come from a different policy than the one scored); RL runs without it.
+    disable_dropout(lm)
+    if config.warm_start.steps:
+        warm_start(config, lm, tokenizer, world, out / "warm_start", resuming)
+        # Each rank trained its own copy (CUDA backward is not bitwise deterministic), and
+        # the reference below is copied before DeepSpeed broadcasts rank 0's weights.
+        broadcast_from_main(lm, world)
+    if config.model.lora:
+        lm = add_lora(config, lm)
+    reference = Reference(config, lm, world)
+    engine, scheduler = build_engine(config, lm, world, estimated_optimizer_steps(config, world))
+    reference.attach(engine)
+    return engine, scheduler, reference, tokenizer
+
+
 def add_lora(config: TrainConfig, lm: Any) -> Any:
     from peft import LoraConfig, get_peft_model
 
@@ -126,16 +148,19 @@ def sampler_gap(transitions: Sequence[Transition], old: Sequence[torch.Tensor]
 
 
 def compute_advantages(config: TrainConfig, transitions: Sequence[Transition], num_rows: int,
-                       scaler: RewardScaler, values: np.ndarray | None, answer_kl: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       scaler: RewardScaler, values: np.ndarray | None, answer_kl: np.ndarray,
+                       world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-transition (shaped reward, advantage, return) in rollout order. answer_kl: each
-    transition's sequence_kl, subtracted (times beta) from its reward with kl_mode 'reward'."""
+    transition's sequence_kl, subtracted (times beta) from its reward with kl_mode 'reward'.
+    The reward scaler learns from every rank's rollout, so all ranks hold the same statistics."""
     rows = np.array([t.row for t in transitions])
     steps = np.array([t.step for t in transitions])
     env_rewards = np.array([t.env_reward for t in transitions])
     if config.algo.normalize_rewards:
         env_grid = step_grid(transitions, list(env_rewards), num_rows)
-        env_rewards = scaler.scale(np.nan_to_num(env_grid), ~np.isnan(env_grid))[rows, steps]
+        everyone = gather_rows(env_grid, world)
+        env_rewards = scaler.scale(np.nan_to_num(env_grid), ~np.isnan(env_grid),
+                                   (np.nan_to_num(everyone), ~np.isnan(everyone)))[rows, steps]
     rewards = shaped_reward(env_rewards, np.array([t.invalid for t in transitions]),
                             config.algo.invalid_penalty,
                             np.array([t.novel for t in transitions]),
@@ -316,19 +341,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     write_run_start(out, world.is_main, resumed=resume_tag is not None)
     checkpoints = out / "checkpoints"
 
-    lm, tokenizer = load_policy_model(config, world)
-    # Dropout would make the ratio pi/pi_old differ from 1 at an unchanged policy (and the
-    # samples come from a different policy than the one scored); RL runs without it.
-    disable_dropout(lm)
+    engine, scheduler, reference, tokenizer = start_policy(config, world, out,
+                                                           resume_tag is not None)
     pad_id = tokenizer.pad_token_id
-    if config.warm_start.steps:
-        warm_start(config, lm, tokenizer, world, out / "warm_start", resume_tag is not None)
-    if config.model.lora:
-        lm = add_lora(config, lm)
-    reference = Reference(config, lm, world)
-    engine, scheduler = build_engine(config, lm, world,
-                                     estimated_optimizer_steps(config, world))
-    reference.attach(engine)
     synced = config.engine.zero_stage == 3 and world.size > 1
 
     scaler = RewardScaler(config.algo.gamma)
@@ -387,7 +402,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                                                 world.device, synced)
         answer_kl = sequence_kl(old, ref)
         rewards, advantage, returns = compute_advantages(config, transitions, num_rows, scaler,
-                                                         old_values, answer_kl)
+                                                         old_values, answer_kl, world)
         t2 = time.perf_counter()
         bar.set_description_str("rlft train [update]")
         update_stats = ppo_update(config, engine, transitions, old, ref, advantage, returns,
@@ -417,6 +432,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         else:
             metrics["env/win_rate"] = float(np.mean(rollout.winner == 1))
             metrics["env/loss_rate"] = float(np.mean(rollout.winner == 2))
+        metrics = reduce_metrics(metrics, world)
         log.log(iteration, metrics)
         log.samples(iteration, samples_of(rollout, config.run.sample_rollouts))
         bar.update(1)
