@@ -280,3 +280,15 @@ def test_grouped_instances_give_every_row_of_a_group_one_instance():
     means = info["arm_means"]
     assert (means[:4] == means[0]).all() and (means[4:] == means[4]).all()
 
+
+
+def test_a_warm_start_larger_than_the_free_device_memory_is_refused():
+    from rlft.trainer.loop import check_warm_start_fits
+    from rlft.trainer.warm_start import training_bytes
+
+    layer = torch.nn.Linear(8, 4).to(torch.bfloat16)
+    # Weights, gradients and AdamW's two moments, 2 bytes each.
+    assert training_bytes(layer) == 4 * 2 * (8 * 4 + 4)
+    check_warm_start_fits(80, 100)
+    with pytest.raises(ConfigError, match="warm_start.steps: .* run.mode=sft"):
+        check_warm_start_fits(95, 100)

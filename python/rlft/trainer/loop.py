@@ -28,7 +28,8 @@ from rlft.trainer.provenance import write_run_end, write_run_start
 from rlft.trainer.rewards import RewardScaler, shaped_reward
 from rlft.trainer.rollout import Transition, collect, samples_of, step_grid
 from rlft.trainer.run_log import RunLog
-from rlft.trainer.warm_start import configured_warm_start, load_warm_start, save_warm_start
+from rlft.trainer.warm_start import (configured_warm_start, load_warm_start, save_warm_start,
+                                     training_bytes)
 
 
 def _seed(*parts: int) -> int:
@@ -68,6 +69,11 @@ def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, direc
     # Under ZeRO-3 the model was loaded on the CPU for deepspeed.initialize to shard; the warm
     # start trains it whole on the rank's device, then hands it back where it was.
     home = next(lm.parameters()).device
+    if world.device.type == "cuda":
+        resident = sum(p.numel() * p.element_size() for p in lm.parameters()) \
+            if home == world.device else 0  # ZeRO 0-2 loaded the weights there already
+        check_warm_start_fits(training_bytes(lm) - resident,
+                              torch.cuda.mem_get_info(world.device)[0])
     lm.to(world.device)
     losses = configured_warm_start(config, lm, tokenizer, env, world.device)
     lm.to(home)
@@ -98,6 +104,18 @@ def start_policy(config: TrainConfig, world: World, out: Path, resuming: bool
     engine, scheduler = build_engine(config, lm, world, estimated_optimizer_steps(config, world))
     reference.attach(engine)
     return engine, scheduler, reference, tokenizer
+
+
+def check_warm_start_fits(needed: int, free: int) -> None:
+    """The warm start trains the whole model on each rank's device, unsharded even under
+    ZeRO-3: refuse before an out-of-memory error halfway through."""
+    if needed > 0.9 * free:
+        raise ConfigError(
+            f"warm_start.steps: the warm start trains the whole model on one device and needs "
+            f"about {needed / 2**30:.1f} GiB for weights, gradients and AdamW state before "
+            f"activations; {free / 2**30:.1f} GiB are free. Warm-start in a separate SFT run "
+            "under ZeRO-3 (rlft data, then run.mode=sft; docs/sft.md) and start RL from its "
+            "export with warm_start.steps=0")
 
 
 def add_lora(config: TrainConfig, lm: Any) -> Any:
