@@ -48,7 +48,7 @@ CPU_TRAIN = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
              "rollout.generation_batch_size=4", "optim.batch_size=4",
              "optim.micro_batch_size=2", "optim.warmup_steps=1", "warm_start.steps=2",
              "eval.episodes=4", "eval.seeds=1", "run.iterations=1"]
-GPU_TRAIN = ["run.iterations=3"]
+GPU_TRAIN = ["run.iterations=3", "engine.zero_stage=1"]  # bf16: fp32 gradient accumulation
 
 
 class Budget:

@@ -14,7 +14,7 @@ small BPE; the prompt lengths in tokens are recorded. Per shape:
    sampling at temperature 1; then bare Hugging Face `generate` on the very same prompt token
    ids with the same sampling. New tokens are counted up to each row's first stop token in both.
 2. update: `rollout_logprobs` (policy + reference) and `ppo_update` on that rollout through the
-   DeepSpeed engine (ZeRO-0; bf16 on CUDA); the first update pass warms up, the second is timed.
+   DeepSpeed engine (ZeRO-1, so that bf16 gradients accumulate in fp32; bf16 on CUDA); the first update pass warms up, the second is timed.
 
 Model FLOPs of a pass: 6 x (parameters of the transformer body) per real token + 6 x hidden x
 vocab per LM-head position (the answer tokens plus one); attention-score FLOPs and padding are
@@ -187,7 +187,7 @@ def measure(shape: str, toy: bool, out: Path) -> dict[str, Any]:
         f"rollout.generation_batch_size={setting.rows}", "rollout.temperature=1.0",
         f"optim.batch_size={setting.batch_size}",
         f"optim.micro_batch_size={setting.micro_batch_size}", "algo.update_epochs=1",
-        "engine.zero_stage=0"])
+        "engine.zero_stage=1"])  # bf16 gradients accumulate in fp32 only under ZeRO
     dtype = torch.bfloat16 if use_bf16(config, world) else torch.float32
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -292,3 +292,34 @@ def test_a_warm_start_larger_than_the_free_device_memory_is_refused():
     check_warm_start_fits(80, 100)
     with pytest.raises(ConfigError, match="warm_start.steps: .* run.mode=sft"):
         check_warm_start_fits(95, 100)
+
+
+@pytest.mark.parametrize("stage", [0, 1, 2, 3])
+def test_bf16_gradients_accumulate_in_fp32(stage):
+    from rlft.trainer.engine import World, deepspeed_config
+
+    world = World(rank=0, local_rank=0, size=1, device=torch.device("cpu"))
+    config = load_config(None, [f"engine.zero_stage={stage}", "optim.batch_size=16",
+                                "optim.micro_batch_size=1"])
+    assert "data_types" not in deepspeed_config(config, world, bf16=False)
+    if stage == 0:  # DeepSpeed accumulates in fp32 only under ZeRO
+        with pytest.raises(ConfigError, match="engine.zero_stage=0 in bf16 .* 16 micro"):
+            deepspeed_config(config, world, bf16=True)
+        single = load_config(None, ["optim.batch_size=1", "optim.micro_batch_size=1"])
+        assert "data_types" not in deepspeed_config(single, world, bf16=True)
+    else:
+        assert deepspeed_config(config, world, bf16=True)["data_types"] == {
+            "grad_accum_dtype": "fp32"}
+
+
+def test_adafactor_is_refused_where_deepspeed_flattens_its_parameters():
+    from rlft.trainer.engine import World, deepspeed_config
+
+    world = World(rank=0, local_rank=0, size=1, device=torch.device("cpu"))
+    plain = load_config(None, ["optim.optimizer=adafactor"])
+    deepspeed_config(plain, world, bf16=False)  # whole matrices: as the paper's
+    for overrides, bf16 in ((["engine.zero_stage=2"], False), ([], True)):
+        config = load_config(None, ["optim.optimizer=adafactor", "optim.batch_size=8",
+                                    *overrides])
+        with pytest.raises(ConfigError, match="flat 1-D shards"):
+            deepspeed_config(config, world, bf16=bf16)

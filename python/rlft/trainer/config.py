@@ -126,7 +126,8 @@ class AlgoSection:
 
 @dataclass
 class OptimSection:
-    optimizer: str = _help("adamw or adafactor (paper: adafactor).", default="adamw")
+    optimizer: str = _help("adamw or adafactor (paper: adafactor; only at engine.zero_stage=0 "
+                           "in fp32, where it sees whole matrices).", default="adamw")
     lr: float = _help("Peak learning rate (paper: 1e-4).", default=1e-4)
     min_lr: float = _help("Learning rate at the end of the cosine decay (paper: 1e-6).",
                           default=1e-6)

@@ -167,17 +167,40 @@ def find_config_file(relative: str) -> Path:
 
 
 def deepspeed_config(config: TrainConfig, world: World, bf16: bool) -> dict[str, Any]:
-    """The named ZeRO JSON plus what rlft's config decides: batch sizes, clipping, precision."""
+    """The named ZeRO JSON plus what rlft's config decides: batch sizes, clipping, precision.
+
+    bf16 gradients summed over many micro-batches lose the small ones, so bf16 runs
+    accumulate in fp32 (`data_types.grad_accum_dtype`). DeepSpeed does that only under ZeRO
+    (stage 1 on one GPU costs the same as stage 0 plus an fp32 gradient buffer): stage 0
+    in bf16 with accumulation is refused, as is Adafactor on flattened shards. train() calls
+    this before any work, so that these errors come first."""
+    from rlft.trainer.config import ConfigError
+
     source = config.engine.ds_config or f"ds/zero{config.engine.zero_stage}.json"
     ds = json.loads(find_config_file(source).read_text())
     micro = config.optim.micro_batch_size
+    accumulation = config.optim.batch_size // (micro * world.size)
+    stage = ds.get("zero_optimization", {}).get("stage", 0)
+    if config.optim.optimizer == "adafactor" and (bf16 or stage > 0):
+        raise ConfigError(
+            "optim.optimizer=adafactor: under ZeRO (engine.zero_stage > 0) or in bf16 DeepSpeed "
+            "hands the optimizer flat 1-D shards, where Adafactor neither factorises its "
+            "second moment nor clips its update per matrix, and its steps depend on the "
+            "number of ranks; use optim.optimizer=adamw (docs/training.md)")
+    if bf16 and stage == 0 and accumulation > 1:
+        raise ConfigError(
+            f"engine.zero_stage=0 in bf16 would sum gradients over {accumulation} micro-batches "
+            "in bf16 (DeepSpeed accumulates in fp32 only under ZeRO): use engine.zero_stage=1, "
+            "or optim.batch_size = optim.micro_batch_size x ranks")
     ds.update(
         train_batch_size=config.optim.batch_size,
         train_micro_batch_size_per_gpu=micro,
-        gradient_accumulation_steps=config.optim.batch_size // (micro * world.size),
+        gradient_accumulation_steps=accumulation,
         gradient_clipping=config.optim.grad_clip,
         bf16={"enabled": bf16},
     )
+    if bf16 and stage > 0:
+        ds.setdefault("data_types", {}).setdefault("grad_accum_dtype", "fp32")
     return ds
 
 

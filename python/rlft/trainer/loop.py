@@ -18,8 +18,8 @@ from rlft.trainer import advantages as adv
 from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
 from rlft.trainer.config import BANDITS, ConfigError, TrainConfig, preset_options, validate
 from rlft.trainer.engine import (Reference, World, agree_any, broadcast_from_main, build_engine,
-                                 disable_dropout, gather_rows, gathered_for_generation,
-                                 init_world, reduce_metrics, use_bf16)
+                                 deepspeed_config, disable_dropout, gather_rows,
+                                 gathered_for_generation, init_world, reduce_metrics, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
@@ -352,6 +352,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     resume_tag = checkpoint_to_resume(config, out)
     world = init_world(config.engine.threads)
     validate(config, world.size)
+    deepspeed_config(config, world, use_bf16(config, world))  # its ConfigErrors, before work
     torch.manual_seed(config.run.seed)
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
