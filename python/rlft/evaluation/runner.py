@@ -166,7 +166,8 @@ def run_evaluation(config: EvalConfig, show_progress: bool = True) -> dict[str, 
             if not model:  # one model load for all seeds
                 from rlft.models import load_model_and_tokenizer
 
-                model.extend(load_model_and_tokenizer(config.model))
+                model.extend(load_model_and_tokenizer(config.model, dtype=config.dtype,
+                                                      device=config.device))
                 model[0].eval()
             agent = llm_agent(config, env, *model)
         agents.append(agent)

@@ -204,9 +204,12 @@ def deepspeed_config(config: TrainConfig, world: World, bf16: bool) -> dict[str,
     return ds
 
 
-def use_bf16(config: TrainConfig, world: World) -> bool:
+def use_bf16(config: TrainConfig, world: World | None = None) -> bool:
+    """Whether the run trains in bf16: model.dtype, where 'auto' means bf16 on a GPU that has
+    it (world: the run's; None: this process's, which init_world makes the run's)."""
     if config.model.dtype == "auto":
-        return world.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        cuda = world.device.type == "cuda" if world is not None else torch.cuda.is_available()
+        return cuda and torch.cuda.is_bf16_supported()
     return config.model.dtype == "bfloat16"
 
 

@@ -29,7 +29,9 @@ def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
 
 
 def eval_config_of(config: TrainConfig, agent: str = "llm") -> EvalConfig:
-    """The held-out evaluation of a run, as ``rlft eval`` runs it."""
+    """The held-out evaluation of a run, as ``rlft eval`` runs it, in the run's dtype."""
+    from rlft.trainer.engine import use_bf16
+
     env = config.env
     return EvalConfig(
         agent=agent, env=env.name, episodes=config.eval.episodes, seeds=config.eval.seeds,
@@ -39,7 +41,8 @@ def eval_config_of(config: TrainConfig, agent: str = "llm") -> EvalConfig:
         max_new_tokens=config.rollout.max_new_tokens, temperature=config.eval.temperature,
         batch_size=config.rollout.generation_batch_size,
         max_prompt_tokens=config.rollout.max_prompt_tokens,
-        invalid_penalty=config.algo.invalid_penalty, save_prompts=False)
+        invalid_penalty=config.algo.invalid_penalty, save_prompts=False,
+        dtype="bfloat16" if use_bf16(config) else "float32")
 
 
 def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any, synced_gpus: bool = False,

@@ -22,6 +22,7 @@ def analyse_policies(config: Any, policies: dict[str, str], out: Path) -> dict[s
     import torch
 
     from rlft.analysis.config import GreedinessConfig, KnowingDoingConfig
+    from rlft.trainer.engine import use_bf16
     from rlft.analysis.greediness import run_greediness, setting_name
     from rlft.analysis.knowing_doing import run_knowing_doing
 
@@ -29,7 +30,9 @@ def analyse_policies(config: Any, policies: dict[str, str], out: Path) -> dict[s
     common = dict(prompt=config.prompt, noise=env.noise, episodes=config.eval.analysis_episodes,
                   horizon=env.horizon, temperature=config.eval.temperature,
                   batch_size=rollout.generation_batch_size, seed=config.run.seed,
-                  device="cuda" if torch.cuda.is_available() else "cpu")
+                  device="cuda" if torch.cuda.is_available() else "cpu",
+                  # The run's dtype: two fp32 copies beside a bf16 engine would not fit a 9B.
+                  dtype="bfloat16" if use_bf16(config) else "float32")
     cot = "cot" if config.prompt.cot else "no_cot"
     headlines: dict[str, Any] = {}
     for label, model in policies.items():
