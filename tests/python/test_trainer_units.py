@@ -323,3 +323,15 @@ def test_adafactor_is_refused_where_deepspeed_flattens_its_parameters():
                                     *overrides])
         with pytest.raises(ConfigError, match="flat 1-D shards"):
             deepspeed_config(config, world, bf16=bf16)
+
+
+def test_the_time_limit_stops_before_an_iteration_that_would_overrun_it():
+    import time
+
+    from rlft.trainer.engine import World, out_of_time
+
+    world = World(rank=0, local_rank=0, size=1, device=torch.device("cpu"))
+    started = time.perf_counter() - 5.0  # 5 s of training so far
+    assert not out_of_time(10.0, started, 4.0, world)
+    assert out_of_time(10.0, started, 6.0, world)  # the next one would end at about 11 s
+    assert not out_of_time(0.0, started, 60.0, world)

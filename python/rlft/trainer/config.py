@@ -222,7 +222,8 @@ class RunSection:
                          default="runs/train")
     seed: int = _help("Seed of everything (envs, sampling, shuffling, init).", default=0)
     iterations: int = _help("Rollout + update cycles.", default=10)
-    time_limit_s: float = _help("Stop training after this many seconds (0: no limit).",
+    time_limit_s: float = _help("Stop training before an iteration that would end past this "
+                                "many seconds, judged by the last one's length (0: no limit).",
                                 default=0.0)
     checkpoint_every: int = _help("Iterations between checkpoints (0: only at the end).",
                                   default=0)

@@ -9,6 +9,7 @@ import json
 import math
 import os
 import socket
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,14 @@ def agree_any(flag: bool, world: World) -> bool:
     vote = torch.tensor([int(bool(flag))], device=world.device)
     torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
     return bool(vote.item())
+
+
+def out_of_time(limit_s: float, started: float, last_s: float, world: World) -> bool:
+    """Whether to stop before the next iteration (the same answer on every rank): another
+    one like the last (last_s seconds) would end past limit_s seconds after `started`
+    (perf_counter). limit_s 0: never."""
+    elapsed = time.perf_counter() - started
+    return agree_any(bool(limit_s) and elapsed + last_s > limit_s, world)
 
 
 def broadcast_from_main(module: torch.nn.Module, world: World) -> None:

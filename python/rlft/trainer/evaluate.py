@@ -121,6 +121,15 @@ def change_in_words(results: dict[str, dict[str, Any]]) -> str:
     return "start -> final policy: " + ", ".join(parts)
 
 
+def save_results(config: TrainConfig, results: dict[str, Any], out: Path) -> None:
+    """results.json: the evaluated policies so far, their paired differences and the
+    evaluation's config. Written after the start evaluation too, so that a run stopped from
+    outside still shows it."""
+    (out / "results.json").write_text(json.dumps(
+        {"policies": results, "paired": paired_comparisons(results),
+         "eval": eval_config_of(config).to_dict()}, indent=2) + "\n")
+
+
 def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[str, Any],
                out: Path, world: Any, evaluate: Callable[[Any], dict[str, Any]],
                plot: Callable[[list[dict[str, Any]], Path], None]) -> dict[str, Any]:
@@ -145,9 +154,7 @@ def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[s
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         if rows:
             plot(rows, out / "training.png")
-        (out / "results.json").write_text(json.dumps(
-            {"policies": results, "paired": paired_comparisons(results),
-             "eval": eval_config_of(config).to_dict()}, indent=2) + "\n")
+        save_results(config, results, out)
         figures = ""
         if all("regret_mean" in summary for summary in results.values()):  # bandits
             from rlft.analysis.plots import plot_regret_and_coverage

@@ -19,8 +19,9 @@ from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_
 from rlft.trainer.config import BANDITS, ConfigError, TrainConfig, preset_options, validate
 from rlft.trainer.engine import (Reference, World, agree_any, broadcast_from_main, build_engine,
                                  deepspeed_config, disable_dropout, gather_rows,
-                                 gathered_for_generation, init_world, reduce_metrics, use_bf16)
-from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
+                                 gathered_for_generation, init_world, out_of_time,
+                                 reduce_metrics, use_bf16)
+from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env, save_results
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.policy_analyses import analyse_start_and_final
@@ -389,6 +390,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
             results["start policy"] = evaluate_policy(config, engine.module.lm, tokenizer,
                                                       lockstep, any_active)
         engine.train()
+        if world.is_main:
+            save_results(config, results, out)
 
     env = make_env(config, config.rollout.num_envs, _seed(config.run.seed, 2, world.rank),
                    "train")
@@ -458,9 +461,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         bar.set_postfix_str(progress_text(metrics))
         # Every rank takes the same decision: one stopping alone would wait in the checkpoint
         # barrier while the others start the next iteration.
-        done = iteration + 1 == config.run.iterations or agree_any(
-            bool(config.run.time_limit_s)
-            and time.perf_counter() - started > config.run.time_limit_s, world)
+        done = iteration + 1 == config.run.iterations or out_of_time(
+            config.run.time_limit_s, started, time.perf_counter() - t0, world)
         every = config.run.checkpoint_every
         if (every and (iteration + 1) % every == 0) or done:
             save_checkpoint(engine, checkpoints, iteration + 1,

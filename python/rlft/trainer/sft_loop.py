@@ -20,7 +20,7 @@ import torch
 from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
 from rlft.trainer.config import ConfigError, TrainConfig, validate
 from rlft.trainer.engine import (World, agree_any, build_engine, deepspeed_config, init_world,
-                                 use_bf16)
+                                 out_of_time, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run
 from rlft.trainer.policy_analyses import analyse_start_and_final
 from rlft.trainer.provenance import write_run_end, write_run_start
@@ -227,9 +227,8 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
         window["seconds"] += time.perf_counter() - t0
         window["steps"] += 1
         bar.update(1)
-        done = step + 1 == steps or agree_any(   # the same decision on every rank
-            bool(config.run.time_limit_s)
-            and time.perf_counter() - started > config.run.time_limit_s, world)
+        done = step + 1 == steps or out_of_time(config.run.time_limit_s, started,
+                                                time.perf_counter() - t0, world)
         if (step + 1) % config.sft.log_every == 0 or done:
             metrics = {
                 "sft/loss": window["loss"] / window["micro"],
