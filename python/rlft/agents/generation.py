@@ -187,19 +187,22 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]],
         chunks += chunks[-1:] * (_most_over_ranks(count, device) - count)
     texts: list[str] = []
     all_token_ids: list[list[int]] = []
-    all_logprobs: list[list[float]] = []
+    all_logprobs: list[list[float]] | None = []
     for index, chunk in enumerate(chunks):
         new_ids, logprobs = _generate_chunk(model, tokenizer.pad_token_id, chunk, sampling,
                                             prefix.ids, states, synced_gpus, device)
         if index >= count:
             continue
-        for ids, row_logprobs in zip(new_ids, logprobs):
+        if logprobs is None:
+            all_logprobs = None
+        for row, ids in enumerate(new_ids):
             for position, token in enumerate(ids):
                 if token in stop_ids:
                     ids = ids[:position + 1]
                     break
             all_token_ids.append(ids)
-            all_logprobs.append(row_logprobs[:len(ids)])
+            if all_logprobs is not None and logprobs is not None:
+                all_logprobs.append(logprobs[row][:len(ids)])
             texts.append(tokenizer.decode(ids, skip_special_tokens=True))
     return Generations(texts=texts, prompt_ids=[list(p) for p in prompts],
                        token_ids=all_token_ids, logprobs=all_logprobs)
@@ -224,20 +227,21 @@ class _SampledLogprobs:
         logits = output.logits[:, -1].float() / self.temperature
         self.previous = torch.log_softmax(logits, dim=-1)
 
-    def of(self, new_ids: torch.Tensor) -> list[list[float]]:
-        """[rows][new tokens] log-probs of `new_ids`. The last token was never fed back (unless
-        lock-step ranks kept stepping, whose extra forwards are dropped)."""
+    def of(self, new_ids: torch.Tensor) -> list[list[float]] | None:
+        """[rows][new tokens] log-probs of `new_ids`, or None if the forwards were not seen as
+        expected. The last token was never fed back (unless lock-step ranks kept stepping,
+        whose extra forwards are dropped)."""
         steps = new_ids.shape[1]
         if len(self.values) < steps and self.previous is not None:
             self.values.append(self.previous.gather(-1, new_ids[:, -1:]).squeeze(-1))
-        if not steps:
-            return [[] for _ in range(new_ids.shape[0])]
+        if not steps or len(self.values) < steps:
+            return None
         return torch.stack(self.values[:steps], dim=1).tolist()
 
 
 def _generate_chunk(model: Any, pad_id: int, prompts: list[list[int]], sampling: SamplingConfig,
                     prefix_ids: list[int], states: KVStates, synced_gpus: bool,
-                    device: torch.device) -> tuple[list[list[int]], list[list[float]]]:
+                    device: torch.device) -> tuple[list[list[int]], list[list[float]] | None]:
     """New token ids [B][max_new_tokens] (not cut at EOS) for one chunk of prompts, and their
     log-probs under the sampler's distribution.
 

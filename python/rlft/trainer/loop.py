@@ -157,8 +157,9 @@ def sequence_kl(old: list[torch.Tensor], ref: list[torch.Tensor]) -> np.ndarray:
 def sampler_gap(transitions: Sequence[Transition], old: Sequence[torch.Tensor]
                 ) -> dict[str, float]:
     """|sampler's log-prob - trainer's first-pass log-prob| of the same sampled tokens (forced
-    steps have none), mean and max. About 0 when both compute the same function; on a GPU it
-    says whether the PPO ratio exp(logp - old_logp) can be trusted against its clip."""
+    steps have none), mean and max (0 when no token was sampled). About 0 when both compute
+    the same function; on a GPU it says whether the PPO ratio exp(logp - old_logp) can be
+    trusted against its clip."""
     gaps = [np.abs(np.asarray(t.sampled_logprobs) - o.numpy())
             for t, o in zip(transitions, old) if t.sampled_logprobs]
     flat = np.concatenate(gaps) if gaps else np.zeros(1)
