@@ -298,7 +298,7 @@ def test_zero3_lockstep_rollouts_with_epsilon_finish(tmp_path):
             "engine.threads=1", "run.iterations=1", "eval.at_start=false", "eval.baselines=[]",
             "run.export=false", f"run.out_dir={out}"], timeout=300, deepspeed_ranks=2)
     metrics = _metrics(out)
-    assert len(metrics) == 1 and metrics[0]["rollout/transitions"] == 18
+    assert len(metrics) == 1 and metrics[0]["rollout/transitions"] == 2 * 18  # both ranks
 
 
 def test_zero3_gathered_generation_matches_lockstep_and_unsharded(tmp_path, tiny_model):
