@@ -29,7 +29,9 @@ def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
 
 
 def eval_config_of(config: TrainConfig, agent: str = "llm") -> EvalConfig:
-    """The held-out evaluation of a run, as ``rlft eval`` runs it."""
+    """The held-out evaluation of a run, as ``rlft eval`` runs it, in the run's dtype."""
+    from rlft.trainer.engine import use_bf16
+
     env = config.env
     return EvalConfig(
         agent=agent, env=env.name, episodes=config.eval.episodes, seeds=config.eval.seeds,
@@ -39,25 +41,28 @@ def eval_config_of(config: TrainConfig, agent: str = "llm") -> EvalConfig:
         max_new_tokens=config.rollout.max_new_tokens, temperature=config.eval.temperature,
         batch_size=config.rollout.generation_batch_size,
         max_prompt_tokens=config.rollout.max_prompt_tokens,
-        invalid_penalty=config.algo.invalid_penalty, save_prompts=False)
+        invalid_penalty=config.algo.invalid_penalty, save_prompts=False,
+        dtype="bfloat16" if use_bf16(config) else "float32")
 
 
 def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any, synced_gpus: bool = False,
                     any_active: Callable[[bool], bool] = bool) -> dict[str, Any]:
-    """The policy `lm` on the held-out instances."""
+    """The policy `lm` on the held-out instances, the seeds shared out among the ranks
+    (synced_gpus: in lock-step, see play_evaluation)."""
     evaluation = eval_config_of(config)
     summary, _ = play_evaluation(
         evaluation, lambda env: llm_agent(evaluation, env, lm, tokenizer, synced_gpus),
-        any_active)
+        any_active, sharded=True, lockstep=synced_gpus)
     return summary
 
 
 def evaluate_baseline(config: TrainConfig, name: str) -> dict[str, Any]:
-    """A classic agent (eval.baselines) on the same held-out instances."""
+    """A classic agent (eval.baselines) on the same held-out instances, the seeds shared out
+    among the ranks."""
     evaluation = eval_config_of(config, agent=name)
     from rlft.agents import make_agent
 
-    summary, _ = play_evaluation(evaluation, lambda env: make_agent(name))
+    summary, _ = play_evaluation(evaluation, lambda env: make_agent(name), sharded=True)
     return summary
 
 
@@ -117,6 +122,15 @@ def change_in_words(results: dict[str, dict[str, Any]]) -> str:
     return "start -> final policy: " + ", ".join(parts)
 
 
+def save_results(config: TrainConfig, results: dict[str, Any], out: Path) -> None:
+    """results.json: the evaluated policies so far, their paired differences and the
+    evaluation's config. Written after the start evaluation too, so that a run stopped from
+    outside still shows it."""
+    (out / "results.json").write_text(json.dumps(
+        {"policies": results, "paired": paired_comparisons(results),
+         "eval": eval_config_of(config).to_dict()}, indent=2) + "\n")
+
+
 def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[str, Any],
                out: Path, world: Any, evaluate: Callable[[Any], dict[str, Any]],
                plot: Callable[[list[dict[str, Any]], Path], None]) -> dict[str, Any]:
@@ -141,9 +155,7 @@ def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[s
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         if rows:
             plot(rows, out / "training.png")
-        (out / "results.json").write_text(json.dumps(
-            {"policies": results, "paired": paired_comparisons(results),
-             "eval": eval_config_of(config).to_dict()}, indent=2) + "\n")
+        save_results(config, results, out)
         figures = ""
         if all("regret_mean" in summary for summary in results.values()):  # bandits
             from rlft.analysis.plots import plot_regret_and_coverage

@@ -32,12 +32,15 @@ def analyse_policies(config: Any, policies: dict[str, str], out: Path) -> dict[s
     from rlft.analysis.frequency_bias import run_frequency_bias
     from rlft.analysis.greediness import run_greediness, setting_name
     from rlft.analysis.knowing_doing import run_knowing_doing
+    from rlft.trainer.engine import use_bf16
 
     env, rollout = config.env, config.rollout
     common = dict(prompt=config.prompt, noise=env.noise, episodes=config.eval.analysis_episodes,
                   horizon=env.horizon, temperature=config.eval.temperature,
                   batch_size=rollout.generation_batch_size, seed=config.run.seed,
-                  device="cuda" if torch.cuda.is_available() else "cpu")
+                  device="cuda" if torch.cuda.is_available() else "cpu",
+                  # The run's dtype: two fp32 copies beside a bf16 engine would not fit a 9B.
+                  dtype="bfloat16" if use_bf16(config) else "float32")
     cot = "cot" if config.prompt.cot else "no_cot"
     headlines: dict[str, Any] = {}
     for label, model in policies.items():
@@ -64,7 +67,8 @@ def analyse_policies(config: Any, policies: dict[str, str], out: Path) -> dict[s
                 model=model, out=str(where / "frequency_bias"), arms=env.num_arms,
                 num_targets=min(5, env.num_arms), prompt=config.prompt, noise=env.noise,
                 seed=config.run.seed, batch_size=rollout.generation_batch_size,
-                device=common["device"], repetition_step=FREQUENCY_REPETITION_STEP,
+                device=common["device"], dtype=common["dtype"],
+                repetition_step=FREQUENCY_REPETITION_STEP,
                 samples=FREQUENCY_SAMPLES if config.prompt.cot else 0,
                 temperature=config.eval.temperature or 1.0,
                 max_new_tokens=rollout.max_new_tokens), show_progress=False)
