@@ -203,8 +203,9 @@ class FrequencyBiasConfig(AnalysisBase):
         _check_min(self, ("num_histories", "num_targets", "repetition_step", "max_new_tokens"),
                    1)
         _check_min(self, ("samples",), 0)
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0 to sample answers, got {self.temperature}")
+        if self.samples and not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 to sample answers (samples="
+                             f"{self.samples}), got {self.temperature}")
         _check_min(self, ("min_history",), 1)
         _check_min(self, ("max_repetitions",), 0)
         if self.max_history < self.min_history:
