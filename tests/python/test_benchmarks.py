@@ -153,3 +153,12 @@ def test_paper_report_smoke():
     assert f"{diff['mean']:+.2f} [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]" in report
     assert f"default_seeds.json` (commit {default['commit'][:7]})" in report
     assert "0.15 before RLFT and 0.75 after" in report
+
+
+def test_cb_signal_smoke():
+    """The reward table's facts: random's regret per step is above the train-best movie's on
+    the train users (that movie is best there on average), and both are positive."""
+    report = json.loads(_run("cb_signal.py", "--smoke").stdout)
+    train = report["splits"]["train"]
+    assert 0 < train["regret_per_step_train_best_movie"] <= train["regret_per_step_random"]
+    assert report["splits"]["eval"]["users"] > 0
