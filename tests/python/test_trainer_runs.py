@@ -78,7 +78,8 @@ def test_single_rank_run_writes_everything(tmp_path):
     for label in ("start", "final"):
         analysis = results["analyses"][label]
         assert len(analysis["greediness"]["coverage_by_step"]) == 3
-        assert 0 <= analysis["knowing_doing"]["values_parsed_rate"] <= 1
+        # The tiny-agent writes its greedy rationale, never a <ucb_values> block.
+        assert analysis["knowing_doing"]["values_parsed_rate"] == 0.0
     assert set(results["paired"]) == {"final_regret", "coverage_final", "shaped_return"}
     assert results["eval"]["episodes"] == 4 and results["eval"]["instances"] == "heldout"
     for policy in results["policies"].values():
