@@ -40,15 +40,17 @@ def stamp(settings: Mapping[str, Any], inputs: Iterable[Path | str] = (),
           runs_code: Iterable[Mapping[str, str]] = ()) -> dict[str, Any]:
     """The provenance keys of a results file (merge them into its top level): call it after
     the measurements, when every module they used has been imported. settings: JSON-able
-    values (others are written as text); inputs: files read, relative to the repository root
+    values (others are written as text), all but "out" (the output path); inputs: files read, relative to the repository root
     or absolute; runs_code: the "code" records of the training runs the numbers come from."""
     code = code_files(ROOT, [ROOT / path for path in inputs])
+    # Where the numbers are written does not decide them (and names this machine's folders).
+    settings = {key: value for key, value in settings.items() if key != "out"}
     for record in runs_code:
         if not isinstance(record, Mapping):
             raise ValueError(f"a run without a per-file code record ({record!r}) cannot be "
                              "stamped: train it again")
         code.update(record)
-    return {"commit": commit(), "settings": json.loads(json.dumps(dict(settings), default=str)),
+    return {"commit": commit(), "settings": json.loads(json.dumps(settings, default=str)),
             "code": dict(sorted(code.items()))}
 
 
