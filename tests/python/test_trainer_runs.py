@@ -326,6 +326,22 @@ def test_gradient_checkpointing_run(tmp_path):
     assert _comparable(_metrics(tmp_path / "true")) == _comparable(_metrics(tmp_path / "false"))
 
 
+def test_thread_count_changes_nothing(tmp_path):
+    """The determinism promise (docs/results.md): same commit, machine kind and config give
+    the same run whatever the thread count; two iterations, so that the second rollout samples
+    from weights the first update computed."""
+    runs = []
+    for threads in (1, 2):
+        out = tmp_path / f"threads{threads}"
+        _train([*TINY, "run.iterations=2", f"engine.threads={threads}", "eval.at_start=false",
+                "eval.baselines=[]", "run.export=false", "rollout.max_new_tokens=24",
+                f"run.out_dir={out}"], env=_env(threads))
+        runs.append((_comparable(_metrics(out)),
+                     json.loads((out / "results.json").read_text())["policies"]))
+    assert runs[0] == runs[1]
+    assert runs[0][0][0]["rollout/invalid_rate"] < 1  # valid answers: rewards that differ
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_with_identical_metrics(tmp_path):
     # Killed after iteration 1 and resumed, the run must log what a straight run logs. With a
