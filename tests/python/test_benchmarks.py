@@ -60,6 +60,15 @@ def test_envs_and_parser_smoke(tmp_path):
     assert json.loads((tmp_path / "parser.json").read_text())["num_texts"] == 100
 
 
+def test_gguf_quantisation_smoke(tmp_path):
+    out = tmp_path / "gguf.json"
+    _run("gguf_quantisation.py", "--smoke", "--out", str(out))
+    smollm2 = json.loads(out.read_text())["smollm2-135m"]
+    assert sum(smollm2["type_share"].values()) == pytest.approx(1.0)
+    assert smollm2["fp32_bytes"] == 4 * smollm2["parameters"]
+    assert smollm2["role_type_share"]["token_embd"] == {"Q8_0": 1.0}
+
+
 def test_seeds_smoke():
     result = _run("seeds.py", "--smoke")
     assert "| 0 |" in result.stdout and "wrote" in result.stdout
