@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "gpu.json"
@@ -48,7 +49,7 @@ CPU_TRAIN = ["rollout.num_envs=4", "env.horizon=3", "rollout.max_new_tokens=6",
              "rollout.generation_batch_size=4", "optim.batch_size=4",
              "optim.micro_batch_size=2", "optim.warmup_steps=1", "warm_start.steps=2",
              "eval.episodes=4", "eval.seeds=1", "run.iterations=1"]
-GPU_TRAIN = ["run.iterations=3"]
+GPU_TRAIN = ["run.iterations=3", "engine.zero_stage=1"]  # bf16: fp32 gradient accumulation
 
 
 class Budget:
@@ -63,22 +64,31 @@ class Budget:
         return max(0.0, min(part_s, self.left()))
 
 
-def run_capped(command: list[str], cap_s: float, log: Path, env: dict[str, str]
+def run_capped(command: list[str], cap_s: float, log: Path, env: dict[str, str],
+               tick: Callable[[], None] | None = None, every_s: float = 15.0
                ) -> dict[str, Any]:
     """Runs `command` (its own process group, so a launcher's children die with it) for at
-    most cap_s seconds, output to `log`."""
+    most cap_s seconds, output to `log`; tick() every every_s seconds meanwhile (to save what
+    has been measured so far)."""
     if cap_s <= 0:
         return {"status": "skipped", "reason": "the check's time budget was spent"}
     started = time.perf_counter()
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            code = process.wait(timeout=cap_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            code = None
+        code: int | None = None
+        while True:
+            left = cap_s - (time.perf_counter() - started)
+            try:
+                code = process.wait(timeout=max(0.0, min(every_s, left)))
+                break
+            except subprocess.TimeoutExpired:
+                if left <= every_s:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+                    break
+                if tick is not None:
+                    tick()
     seconds = time.perf_counter() - started
     if code is None:
         return {"status": "timed out", "cap_s": cap_s, "seconds": seconds, "log": log.name}
@@ -389,6 +399,9 @@ def main() -> int:
         for path in copies:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report, indent=2) + "\n")
+        if os.environ.get("OUT") and not args.cpu:  # the logs so far, for a call cut short
+            for log in [*work.glob("*.log"), *work.glob("*.xml")]:
+                shutil.copy(log, os.environ["OUT"])
 
     report["work"] = str(work)
     report["tests"] = run_tests(work, budget.cap(caps["tests"]), env, args.cpu)

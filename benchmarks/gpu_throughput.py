@@ -14,7 +14,7 @@ small BPE; the prompt lengths in tokens are recorded. Per shape:
    sampling at temperature 1; then bare Hugging Face `generate` on the very same prompt token
    ids with the same sampling. New tokens are counted up to each row's first stop token in both.
 2. update: `rollout_logprobs` (policy + reference) and `ppo_update` on that rollout through the
-   DeepSpeed engine (ZeRO-0; bf16 on CUDA); the first update pass warms up, the second is timed.
+   DeepSpeed engine (ZeRO-1, so that bf16 gradients accumulate in fp32; bf16 on CUDA); the first update pass warms up, the second is timed.
 
 Model FLOPs of a pass: 6 x (parameters of the transformer body) per real token + 6 x hidden x
 vocab per LM-head position (the answer tokens plus one); attention-score FLOPs and padding are
@@ -91,7 +91,7 @@ def build_model(shape: str, toy: bool, dtype: torch.dtype, device: torch.device
                 ) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM
 
-    from rlft.models import load_model_and_tokenizer, load_tokenizer
+    from rlft.models import attention_implementation, load_model_and_tokenizer, load_tokenizer
     from rlft.models.portable import dtype_kwarg
 
     if shape == "tiny":
@@ -100,7 +100,8 @@ def build_model(shape: str, toy: bool, dtype: torch.dtype, device: torch.device
     config = model_config(shape, toy, tokenizer)
     torch.manual_seed(0)
     with torch.device(device):  # initialise on the device: a 2.6B init on the CPU is slow
-        model = AutoModelForCausalLM.from_config(config, **{dtype_kwarg(): dtype})
+        model = AutoModelForCausalLM.from_config(
+            config, attn_implementation=attention_implementation(config), **{dtype_kwarg(): dtype})
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     return model.eval(), tokenizer
@@ -186,7 +187,7 @@ def measure(shape: str, toy: bool, out: Path) -> dict[str, Any]:
         f"rollout.generation_batch_size={setting.rows}", "rollout.temperature=1.0",
         f"optim.batch_size={setting.batch_size}",
         f"optim.micro_batch_size={setting.micro_batch_size}", "algo.update_epochs=1",
-        "engine.zero_stage=0"])
+        "engine.zero_stage=1"])  # bf16 gradients accumulate in fp32 only under ZeRO
     dtype = torch.bfloat16 if use_bf16(config, world) else torch.float32
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -249,7 +250,7 @@ def measure(shape: str, toy: bool, out: Path) -> dict[str, Any]:
     logprob_seconds = time.perf_counter() - started
     _, advantage, returns = compute_advantages(config, transitions, setting.rows,
                                                RewardScaler(config.algo.gamma), values,
-                                               sequence_kl(old, ref))
+                                               sequence_kl(old, ref), world)
     passes = []
     for iteration in range(2):  # the first pass warms up (optimizer state, allocator)
         _sync(device)

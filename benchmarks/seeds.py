@@ -1,9 +1,11 @@
 """One training config over several seeds, run by hand: does the held-out gain hold in each?
 
 Trains one run per seed (each in its own run directory, --jobs of them at a time), then
-tabulates for every seed the starting policy (after any warm start) and the final policy on
-the same held-out instances: coverage at T, final regret, and their paired per-instance
-differences (final minus start) with 95% CIs.
+tabulates for every seed the starting policy (after any warm start), the final policy and the
+config's baselines on the same held-out instances: every per-instance metric of the env (for
+bandits coverage at T and final regret, for tic-tac-toe the return and the illegal-move rate)
+and their paired per-instance differences (final minus start) with 95% CIs, and the run's
+end-of-run analyses of both policies, if it ran any.
 
     PYTHONPATH=python python benchmarks/seeds.py --config configs/cpu_regret.yaml \
         --seeds 0 1 2 --jobs 2 --name regret_seeds [section.key=value ...]
@@ -125,49 +127,68 @@ def training_log(out_dir: Path) -> dict[str, float]:
             "rl_s": sum(r.get(key, 0.0) for r in rows for key in PHASES)}
 
 
+# Per-instance metrics where a lower value is better; every other one is better higher.
+LOWER_IS_BETTER = ("final_regret", "loss_rate", "illegal_rate")
+# The metrics a seed's row tabulates, per env (the evaluation's per-instance metrics).
+HEADLINE = {"mab": ("coverage_final", "final_regret"),
+            "contextual_bandit": ("final_regret",),
+            "tictactoe": ("return", "illegal_rate")}
+LABELS = {"coverage_final": "coverage", "final_regret": "regret", "return": "return",
+          "illegal_rate": "illegal moves"}
+
+
+def gain(metric: str, paired: dict[str, Any]) -> bool:
+    """Whether final minus start moved the metric the good way with a 95% CI excluding 0."""
+    return paired["ci_high"] < 0 if metric in LOWER_IS_BETTER else paired["ci_low"] > 0
+
+
 def row(seed: int, results: dict[str, Any], provenance: dict[str, Any],
         log: dict[str, float]) -> dict[str, Any]:
+    """One seed: every policy's per-instance means with 95% CIs, and the paired final-minus-
+    start difference of every per-instance metric, with whether it is a gain."""
     paired = results["paired"]
     out: dict[str, Any] = {
         "seed": seed, **{key: provenance[key] for key in ("commit", "code_digest", "wall_s")},
         **log,
         "instances": results["eval"]["episodes"] * results["eval"]["seeds"],
-        "paired": {name: paired[name] for name in ("final_regret", "coverage_final")},
-        # Lower regret and higher coverage, each with a paired 95% CI that excludes 0.
-        "regret_gain": paired["final_regret"]["ci_high"] < 0,
-        "coverage_gain": paired["coverage_final"]["ci_low"] > 0,
+        "paired": paired,
+        "gains": {metric: gain(metric, d) for metric, d in paired.items()},
     }
+    if "analyses" in results:   # the end-of-run analyses of the start and final policies
+        out["analyses"] = results["analyses"]
     for name, entry in results["policies"].items():
-        out[name] = {key: entry[key] for key in ("final_regret", "final_regret_ci95",
-                                                 "coverage_final", "coverage_final_ci95",
-                                                 "invalid_rate", "shaped_return",
-                                                 "shaped_return_ci95")}
+        out[name] = {key: entry[key] for metric in entry["per_instance"]
+                     for key in (metric, f"{metric}_ci95")}
+        out[name]["invalid_rate"] = entry["invalid_rate"]
     return out
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
+def markdown(env: str, rows: list[dict[str, Any]]) -> str:
+    """Per seed and headline metric: start, final, the paired difference, and every baseline
+    on the same instances."""
     def cell(entry: dict[str, Any], key: str) -> str:
         return f"{entry[key]:.2f} ± {entry[f'{key}_ci95']:.2f}"
 
     def diff(entry: dict[str, Any]) -> str:
         return f"{entry['mean']:+.2f} [{entry['ci_low']:+.2f}, {entry['ci_high']:+.2f}]"
 
-    baselines = [name for name in rows[0]
-                 if isinstance(rows[0][name], dict) and "final_regret" in rows[0][name]
-                 and name not in ("start policy", "final policy", "paired")]
-    lines = ["| seed | coverage start → final | paired diff [95% CI] | regret start | "
-             "regret final | paired diff [95% CI] | "
-             + " | ".join(f"regret {b}" for b in baselines)
-             + " | iterations | wall (min) |",
-             "|" + "---|" * (8 + len(baselines))]
+    metrics = HEADLINE[env]
+    baselines = [name for name, value in rows[0].items() if isinstance(value, dict)
+                 and name not in ("start policy", "final policy", "paired", "gains", "analyses")]
+    header = ["seed"]
+    for metric in metrics:
+        label = LABELS[metric]
+        header += [f"{label} start", f"{label} final", f"{label} paired diff [95% CI]",
+                   *(f"{label} {b}" for b in baselines)]
+    lines = ["| " + " | ".join([*header, "iterations", "wall (min)"]) + " |",
+             "|" + "---|" * (len(header) + 2)]
     for r in rows:
-        start, final = r["start policy"], r["final policy"]
-        lines.append(
-            f"| {r['seed']} | {start['coverage_final']:.2f} → {final['coverage_final']:.2f} | "
-            f"{diff(r['paired']['coverage_final'])} | {cell(start, 'final_regret')} | "
-            f"{cell(final, 'final_regret')} | {diff(r['paired']['final_regret'])} | "
-            + " | ".join(cell(r[b], "final_regret") for b in baselines)
-            + f" | {r['iterations']} | {r['wall_s'] / 60:.1f} |")
+        cells = [str(r["seed"])]
+        for metric in metrics:
+            cells += [cell(r["start policy"], metric), cell(r["final policy"], metric),
+                      diff(r["paired"][metric]), *(cell(r[b], metric) for b in baselines)]
+        lines.append("| " + " | ".join([*cells, str(r["iterations"]),
+                                        f"{r['wall_s'] / 60:.1f}"]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -210,16 +231,17 @@ def main() -> int:
         to_train.append(seed)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(lambda seed: train_seed(argvs[seed]), to_train))
-    rows, runs_code = [], []
+    rows, runs_code, env = [], [], ""
     for seed, out_dir in out_dirs.items():
         provenance = read_provenance(out_dir)
         reason = reuse_reason(provenance, digest, argvs[seed])
         if reason is not None:   # e.g. a digest that changed while the sweep ran
             raise SystemExit(f"seed {seed}: {out_dir} cannot be tabulated: {reason}")
-        rows.append(row(seed, json.loads((out_dir / "results.json").read_text()), provenance,
-                        training_log(out_dir)))
+        results = json.loads((out_dir / "results.json").read_text())
+        env = results["eval"]["env"]
+        rows.append(row(seed, results, provenance, training_log(out_dir)))
         runs_code.append(provenance["code"])
-    table = markdown(rows)
+    table = markdown(env, rows)
     print(table, end="")
     out = (root / "results" if scratch else ROOT / "benchmarks" / "results") / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -228,6 +250,7 @@ def main() -> int:
     # The runs' commit and code: what trained them, not what the checkout holds now.
     provenance = {**stamp(settings, runs_code=runs_code), "commit": shared_commit(rows)}
     out.write_text(json.dumps({**provenance, "assembled_by": commit(), "config": args.config,
+                               "env": env,
                                "overrides": overrides, "rows": rows, "table": table},
                               indent=2) + "\n")
     print(f"wrote {out}")

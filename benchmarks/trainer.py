@@ -368,7 +368,7 @@ def bench_update(setup: dict[str, Any], transitions: Any, repeats: int) -> dict[
     num_rows = 1 + max(t.row for t in transitions)
     _, advantage, returns = compute_advantages(config, transitions, num_rows,
                                                RewardScaler(config.algo.gamma), old_values,
-                                               sequence_kl(old, ref))
+                                               sequence_kl(old, ref), world)
     bare_policy = copy.deepcopy(engine.module).train()
     optimizer = torch.optim.AdamW(bare_policy.parameters(), lr=config.optim.lr)
     accumulation = config.optim.batch_size // (config.optim.micro_batch_size * world.size)
@@ -518,7 +518,7 @@ def iteration_phases(setup: dict[str, Any], state: tuple[Any, Any, Any], seed: i
         old, ref, values = run["logprob_data"]
         _, advantage, returns = compute_advantages(config, steps, rollout.actions.shape[0],
                                                    RewardScaler(config.algo.gamma), values,
-                                                   sequence_kl(old, ref))
+                                                   sequence_kl(old, ref), world)
         _restore(setup, state)
         with path(name, agent), Phase(counter) as phase:
             ppo_update(config, engine, steps, old, ref, advantage, returns, values,

@@ -2,6 +2,7 @@
 scorer against a plain full forward pass."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,3 +218,29 @@ def test_cli_smoke(tmp_path, tiny_model, monkeypatch):
     for group in groups:
         assert group["frequent"] + group["greedy"] + group["other"] == pytest.approx(1.0)
     assert (out / "summary.md").is_file()
+
+
+def test_sampled_scoring_reads_a_cot_policy(tmp_path):
+    """A CoT policy is scored from its sampled answers: the tiny-agent preset reads the
+    per-arm means its compact prompt shows and answers the best one about nine times in ten,
+    so its answers fall mostly on the greedy arm and rarely on a merely frequent one; the
+    same seed gives the same shares."""
+    from rlft.trainer.config import load_config
+
+    default = Path(__file__).resolve().parents[2] / "configs" / "cpu_default.yaml"
+    prompt = load_config(default).prompt
+    assert prompt.cot and prompt.summary
+
+    def run(out):
+        return run_frequency_bias(FrequencyBiasConfig(
+            model="tiny-agent", out=str(tmp_path / out), arms=5, num_histories=3,
+            num_targets=3, max_repetitions=20, repetition_step=10, prompt=prompt,
+            noise="low", samples=3, max_new_tokens=40), show_progress=False)
+
+    metrics = run("a")
+    contexts = 3 * 3 * 3
+    assert metrics["num_contexts"] == contexts
+    assert metrics["sampled_answers"] == contexts * 3 and metrics["unparsed_answers"] == 0
+    overall = metrics["overall"]
+    assert overall["mass_greedy"] > 0.7 and overall["mass_frequent"] < 0.15
+    assert run("b")["context_probs"] == metrics["context_probs"]

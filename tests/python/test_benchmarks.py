@@ -147,3 +147,32 @@ def test_trainer_benchmark_smoke(tmp_path):
     with pytest.raises(AssertionError):
         _run("trainer.py", "--smoke", "--out", str(REPO / "benchmarks" / "results" / "x.json"),
              timeout=120)
+
+
+def test_tictactoe_opponents_smoke():
+    result = _run("tictactoe_opponents.py", "--smoke")
+    for row in ("| random | start policy |", "| mcts | final policy |", "| mcts | minimax |",
+                "| mcts | final - start (paired) |"):
+        assert row in result.stdout, row
+
+
+def test_paper_report_smoke():
+    """The report from the committed results files: the paper's numbers beside rlft's, read
+    from the file it names with that file's commit."""
+    report = _run("paper.py", "--smoke").stdout
+    default = json.loads((BENCHMARKS / "results" / "default_seeds.json").read_text())
+    diff = default["rows"][0]["paired"]["final_regret"]
+    assert (f"| 0 | {default['rows'][0]['start policy']['final_regret']:.2f} ± "
+            f"{default['rows'][0]['start policy']['final_regret_ci95']:.2f} |") in report
+    assert f"{diff['mean']:+.2f} [{diff['ci_low']:+.2f}, {diff['ci_high']:+.2f}]" in report
+    assert f"default_seeds.json` (commit {default['commit'][:7]})" in report
+    assert "0.15 before RLFT and 0.75 after" in report
+
+
+def test_cb_signal_smoke():
+    """The reward table's facts: random's regret per step is above the train-best movie's on
+    the train users (that movie is best there on average), and both are positive."""
+    report = json.loads(_run("cb_signal.py", "--smoke").stdout)
+    train = report["splits"]["train"]
+    assert 0 < train["regret_per_step_train_best_movie"] <= train["regret_per_step_random"]
+    assert report["splits"]["eval"]["users"] > 0

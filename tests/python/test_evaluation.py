@@ -69,7 +69,8 @@ def test_tic_tac_toe_minimax_never_loses(tmp_path):
 def test_llm_agent_eval_with_tiny_model(tmp_path, tiny_model, monkeypatch):
     import rlft.models
 
-    monkeypatch.setattr(rlft.models, "load_model_and_tokenizer", lambda name: tiny_model)
+    monkeypatch.setattr(rlft.models, "load_model_and_tokenizer",
+                        lambda name, **kwargs: tiny_model)
     out = tmp_path / "llm"
     metrics = run_evaluation(EvalConfig(agent="llm", model="tiny", episodes=4, seeds=1, arms=5,
                                         horizon=3, max_new_tokens=8, out=str(out)),
@@ -80,6 +81,23 @@ def test_llm_agent_eval_with_tiny_model(tmp_path, tiny_model, monkeypatch):
     invalid = np.mean([line["invalid"] for line in lines])
     assert metrics["invalid_rate"] == pytest.approx(invalid)
     assert metrics["generated_tokens"] > 0
+
+
+def test_cli_eval_loads_the_llm_in_the_dtype_and_on_the_device_asked(tmp_path, tiny_model,
+                                                                      monkeypatch, capsys):
+    # A bf16 GPU run's evaluation is reproduced in bf16 on the GPU, not in fp32 on the CPU.
+    import rlft.models
+
+    asked: dict = {}
+    monkeypatch.setattr(rlft.models, "load_model_and_tokenizer",
+                        lambda name, **kwargs: (asked.update(kwargs), tiny_model)[1])
+    assert main(["eval", "--agent", "llm", "--model", "tiny", "--dtype", "bfloat16",
+                 "--device", "cpu", "--episodes", "2", "--seeds", "1", "--horizon", "1",
+                 "--max-new-tokens", "4", "--out", str(tmp_path / "bf16"), "--quiet"]) == 0
+    assert asked == {"dtype": "bfloat16", "device": "cpu"}
+    assert main(["eval", "--agent", "llm", "--dtype", "float16", "--out",
+                 str(tmp_path / "x"), "--quiet"]) == 2
+    assert "dtype must be one of" in capsys.readouterr().err
 
 
 def test_cli_eval_and_report(tmp_path, capsys):

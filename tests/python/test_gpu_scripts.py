@@ -114,3 +114,30 @@ def test_halves_join_back_only_when_every_byte_matches(tmp_path):
     with pytest.raises(FileNotFoundError, match="half 1"):
         model_halves.join(manifest, [tmp_path / "stash", tmp_path / "halves"],
                           tmp_path / "none.gguf")
+
+
+def test_a_run_cut_short_keeps_what_it_measured(tmp_path):
+    # A device call that ends at its time limit must still return the iterations and the
+    # start evaluation done so far (it returned nothing before).
+    from gpu_check import run_capped
+    from gpu_real_model import read_run, table
+
+    ticks: list[float] = []
+    result = run_capped(["sleep", "5"], 1.0, tmp_path / "sleep.log", dict(os.environ),
+                        tick=lambda: ticks.append(1.0), every_s=0.3)
+    assert result["status"] == "timed out" and len(ticks) >= 2
+    run = tmp_path / "run"
+    run.mkdir()
+    row = {"iteration": 0, "perf/rollout_s": 1.0, "perf/logprob_s": 0.5, "perf/update_s": 0.5,
+           "rollout/invalid_rate": 0.25, "rollout/sampler_logprob_gap_max": 1e-6}
+    (run / "metrics.jsonl").write_text(json.dumps(row) + "\n")
+    start = {"invalid_rate": 0.5, "coverage_final": 0.4, "final_regret": 3.0,
+             "final_regret_ci95": 0.5, "num_episodes": 2}
+    (run / "results.json").write_text(json.dumps(
+        {"policies": {"start policy": start}, "paired": {}, "eval": {}}))
+    part = read_run(run)
+    assert part["iterations"] == 1 and part["train_loop_s"] == 2.0
+    assert part["per_iteration"][0]["rollout/sampler_logprob_gap_max"] == 1e-6
+    assert part["start"]["final_regret"] == 3.0 and "final" not in part
+    report = {"mode": "gpu", "model": {"gguf": "m.gguf"}, "train": {**result, **part}}
+    assert "| start | 0.500 | 0.40 | 3.00 ± 0.50 |" in table(report)

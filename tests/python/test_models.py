@@ -555,3 +555,40 @@ def test_gemma3_converts_once_and_answers_through_the_plain_text_format(
     assert ids[0] == tokenizer.bos_token_id and ids.count(tokenizer.bos_token_id) == 1
     answer = generate(model, tokenizer, [ids], SamplingConfig(max_new_tokens=8)).texts[0]
     assert "Paris" in answer, answer
+
+
+def _soft_capped_gemma2(directory: Path, soft_cap: float, tokenizer) -> Path:
+    """A tiny random-init Gemma 2 whose attention scores are soft-capped at `soft_cap`, saved
+    with `tokenizer`; the same weights whatever the cap."""
+    import transformers as tf
+
+    common = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                  num_attention_heads=4, num_key_value_heads=2, head_dim=8, num_hidden_layers=2,
+                  pad_token_id=tokenizer.pad_token_id, attn_logit_softcapping=soft_cap,
+                  initializer_range=1.0)  # attention scores far beyond the smaller cap
+    torch.manual_seed(0)
+    model = tf.Gemma2ForCausalLM(tf.Gemma2Config(**common))
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def test_gemma2_attention_soft_capping_applies_when_loaded_by_rlft(tiny_dir, tmp_path,
+                                                                   monkeypatch):
+    # transformers 5.17 (as on the GPU machine) gives Gemma 2 SDPA by default, which drops
+    # the soft-cap; later versions refuse SDPA for it. Make this one behave like 5.17.
+    import transformers as tf
+
+    monkeypatch.setattr(tf.Gemma2PreTrainedModel, "_supports_sdpa", True)
+    tokenizer = load_tokenizer(str(tiny_dir))
+    ids = torch.tensor([tokenizer("Step=3 Action=blue Reward=0.52")["input_ids"]])
+    log_probs = []
+    for cap in (0.5, 50.0):
+        path = _soft_capped_gemma2(tmp_path / f"cap{cap}", cap, tokenizer)
+        model, _ = load_model_and_tokenizer(str(path))
+        assert model.config._attn_implementation == "eager"
+        with torch.no_grad():
+            log_probs.append(torch.log_softmax(model(ids).logits, -1))
+    assert (log_probs[0] - log_probs[1]).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="ignores the attention soft-capping"):
+        load_model_and_tokenizer(str(tmp_path / "cap0.5"), attn_implementation="sdpa")

@@ -149,7 +149,7 @@ def _fake_results() -> dict:
     diff = {"mean": 0.0, "ci_low": -0.1, "ci_high": 0.1}
     return {"policies": {"start policy": policy, "final policy": policy},
             "paired": {"final_regret": diff, "coverage_final": diff},
-            "eval": {"episodes": 2, "seeds": 1}}
+            "eval": {"episodes": 2, "seeds": 1, "env": "mab"}}
 
 
 def test_seeds_sweep_reuses_retrains_and_stamps_rows(tmp_path, stamped, capsys):

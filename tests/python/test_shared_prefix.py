@@ -244,6 +244,22 @@ def test_greedy_generations_match_plain_generate(family, torch_device):
     assert again.token_ids == out.token_ids[1:3]
 
 
+@pytest.mark.parametrize("family", ["llama", "gemma2"])
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_sampler_logprobs_are_the_teacher_forced_ones(family, temperature):
+    """The log-probs generate() records for the tokens it samples equal the trainer's
+    teacher-forced log-probs of those tokens (the trainer logs their gap on every run)."""
+    model = tiny_lm(family)
+    shared, prompts, _ = transitions()
+    sampling = SamplingConfig(temperature=temperature, max_new_tokens=5, batch_size=3)
+    out = generate(model, _Tokenizer(), prompts, sampling, seed=4, prefix=SharedPrefix(shared))
+    assert [len(row) for row in out.logprobs] == [len(row) for row in out.token_ids]
+    batch = collate(prompts, out.token_ids, 0, torch.device("cpu"))
+    with torch.no_grad():
+        logp, _, _ = answer_logprobs(PolicyWithValue(model, False), batch, temperature)
+    assert torch.allclose(logp, torch.tensor(out.logprobs), atol=1e-5)
+
+
 def test_reserved_layer_writes_decoded_states_in_place():
     from transformers.cache_utils import DynamicLayer
 
@@ -352,3 +368,39 @@ def test_collate_layout():
     assert whole.input_ids.shape[1] == 21 + 4  # the longest row: 21 prompt + 4 answer tokens
     with pytest.raises(ValueError, match="prefix_length 13 is outside"):
         collate(prompts, answers, 0, torch.device("cpu"), prefix_length=13)
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma2"])
+def test_bf16_lm_head_runs_in_fp32_at_the_answer_columns(family):
+    """A bf16 model's answer log-probs are those of an fp32 LM head (and, for Gemma, an fp32
+    final soft-cap) on its bf16 hidden states, and so are the head's gradients: a bf16 head
+    rounds logits of 8-32 to steps of 0.06-0.12."""
+    model = tiny_lm(family)
+    head = model.get_output_embeddings()
+    with torch.no_grad():
+        head.weight.mul_(300.0)  # logits of a trained model's size, tens
+    model.to(torch.bfloat16)
+    _, prompts, answers = transitions()
+    batch = collate(prompts, answers, 0, torch.device("cpu"))
+    seen: list[torch.Tensor] = []
+    handle = head.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    logp, _, _ = answer_logprobs(PolicyWithValue(model, False), batch)
+    handle.remove()
+    (logp * batch.answer_mask).sum().backward()
+    rows = seen[-1].detach()  # the rows' forward, after the shared prefix's
+    index = batch.logit_columns[..., None].expand(-1, -1, rows.shape[-1])
+    hidden = torch.gather(rows, 1, index).float()
+    weight = head.weight.detach().float().requires_grad_()
+    logits = hidden @ weight.t()
+    assert logits.abs().max() > 8.0
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap is not None:
+        logits = torch.tanh(logits / cap) * cap
+    expected = torch.log_softmax(logits, -1).gather(-1, batch.answer_ids[..., None]).squeeze(-1)
+    (expected * batch.answer_mask).sum().backward()
+    mask = batch.answer_mask.bool()
+    assert logp.dtype == torch.float32
+    assert torch.allclose(logp[mask], expected[mask], atol=1e-5)
+    if family == "llama":  # untied: the head's gradient is the head's alone
+        assert torch.allclose(head.weight.grad.float(), weight.grad.to(torch.bfloat16).float(),
+                              rtol=1e-2, atol=1e-2)

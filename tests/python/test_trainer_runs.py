@@ -55,7 +55,8 @@ def _metrics(out: Path) -> list[dict]:
 def test_single_rank_run_writes_everything(tmp_path):
     out = tmp_path / "run"
     result = _train([*TINY, "run.iterations=2", f"run.out_dir={out}",
-                     "eval.analyses=[greediness,knowing_doing]", "eval.analysis_episodes=2",
+                     "eval.analyses=[greediness,knowing_doing,frequency_bias]",
+                     "eval.analysis_episodes=2",
                      "algo.group_size=2"])
     assert "| start policy |" in result.stdout and "| final policy |" in result.stdout
     metrics = _metrics(out)
@@ -65,6 +66,10 @@ def test_single_rank_run_writes_everything(tmp_path):
                 "perf/rollout_s", "perf/update_s", "optim/lr", "rollout/coverage"):
         assert key in metrics[0], key
     assert metrics[0]["rollout/transitions"] == 12
+    # The sampler and the trainer's first pass give the same log-probs of the same tokens.
+    for row in metrics:
+        gap_mean, gap_max = (row[f"rollout/sampler_logprob_gap_{s}"] for s in ("mean", "max"))
+        assert 0 <= gap_mean <= gap_max < 1e-4
     results = json.loads((out / "results.json").read_text())
     assert set(results["policies"]) == {"start policy", "final policy", "random", "greedy",
                                         "ucb"}
@@ -73,13 +78,17 @@ def test_single_rank_run_writes_everything(tmp_path):
     report = (out / "results.md").read_text()
     for figure in ("regret.png", "coverage.png", "analysis/start/greediness/coverage_by_step.png",
                    "analysis/final/greediness/coverage_by_step.png",
-                   "analysis/final/knowing_doing/matrix.png"):
+                   "analysis/final/knowing_doing/matrix.png",
+                   "analysis/start/frequency_bias/fractions.png"):
         assert (out / figure).stat().st_size > 0 and f"({figure})" in report, figure
     for label in ("start", "final"):
         analysis = results["analyses"][label]
         assert len(analysis["greediness"]["coverage_by_step"]) == 3
         # The tiny-agent writes its greedy rationale, never a <ucb_values> block.
         assert analysis["knowing_doing"]["values_parsed_rate"] == 0.0
+        # 5 histories x 5 targets x repetitions 0 and 10, read from sampled CoT answers
+        assert analysis["frequency_bias"]["buckets"]["0-10"]["contexts"] == 50
+        assert analysis["frequency_bias"]["scoring"] == "sampled"
     assert set(results["paired"]) == {"final_regret", "coverage_final", "shaped_return"}
     assert results["eval"]["episodes"] == 4 and results["eval"]["instances"] == "heldout"
     for policy in results["policies"].values():
@@ -196,6 +205,53 @@ def test_two_cpu_ranks_with_deepspeed_launcher(tmp_path):
     metrics = _metrics(out)
     assert len(metrics) == 1 and metrics[0]["optim/updates"] >= 1
     assert_ranks_agreed(result.stdout, int(metrics[0]["optim/updates"]), zero_stage=2)
+    # Metrics cover both ranks' rollouts: 2 ranks x 4 env slots x 3 steps.
+    assert metrics[0]["rollout/transitions"] == 24
+
+
+@pytest.mark.parametrize("stage", ["2", "3", "3-lockstep"])
+def test_two_ranks_agree_on_the_reference_the_reward_scale_and_the_evaluation(
+        stage, tmp_path, tiny_model):
+    sys.path.insert(0, str(REPO / "tests" / "python" / "scripts"))
+    from ranks_agree import OVERRIDES, transitions
+
+    import numpy as np
+
+    from rlft.models import load_model_and_tokenizer
+    from rlft.trainer.config import load_config
+    from rlft.trainer.evaluate import evaluate_baseline, evaluate_policy
+    from rlft.trainer.rewards import RewardScaler
+    from rlft.trainer.rollout import step_grid
+
+    env = _env(1)
+    env["RLFT_CACHE_DIR"] = os.environ.get("RLFT_CACHE_DIR", "") or str(tmp_path / "cache")
+    command = ["deepspeed", "--num_gpus", "2", "--master_port", str(_free_port()),
+               str(REPO / "tests" / "python" / "scripts" / "ranks_agree.py"),
+               "--out", str(tmp_path), "--stage", stage[0],
+               *(["--lockstep"] if stage.endswith("lockstep") else [])]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-5000:]
+    ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    # The warm start ended differently on each rank, yet each reference is the policy.
+    assert [r["kl_max"] for r in ranks] == [0.0, 0.0]
+    # One reward scale from both ranks' rewards, on both (so rank 0's checkpoint resumes it).
+    _, tokenizer = tiny_model
+    steps = [transitions(tokenizer, rank) for rank in (0, 1)]
+    grids = [step_grid(s, [t.env_reward for t in s], 2) for s in steps]
+    expected = RewardScaler(1.0)
+    expected.scale(np.concatenate(grids), np.ones((4, 2), dtype=bool))
+    assert ranks[0]["scaler"] == ranks[1]["scaler"] == expected.state_dict()
+    # Each seed played once, on one rank (in lock-step rank 1 also repeats seed 2 and drops
+    # it); every rank has the table one process gives.
+    repeat = [2] if stage.endswith("lockstep") else []
+    assert ranks[0]["played"] == [0, 2, 0, 2] and ranks[1]["played"] == [1, *repeat, 1]
+    config = load_config(None, OVERRIDES)
+    model, tokenizer = load_model_and_tokenizer(str(tmp_path / "warm_start"))
+    alone = evaluate_policy(config, model, tokenizer)["per_instance"]
+    ucb = evaluate_baseline(config, "ucb")["per_instance"]
+    for rank in ranks:
+        assert rank["policy"] == alone and rank["ucb"] == ucb
 
 
 def test_zero3_tictactoe_two_ranks_stay_in_step(tmp_path):
@@ -255,7 +311,7 @@ def test_zero3_lockstep_rollouts_with_epsilon_finish(tmp_path):
             "engine.threads=1", "run.iterations=1", "eval.at_start=false", "eval.baselines=[]",
             "run.export=false", f"run.out_dir={out}"], timeout=300, deepspeed_ranks=2)
     metrics = _metrics(out)
-    assert len(metrics) == 1 and metrics[0]["rollout/transitions"] == 18
+    assert len(metrics) == 1 and metrics[0]["rollout/transitions"] == 2 * 18  # both ranks
 
 
 def test_zero3_gathered_generation_matches_lockstep_and_unsharded(tmp_path, tiny_model):

@@ -280,3 +280,58 @@ def test_grouped_instances_give_every_row_of_a_group_one_instance():
     means = info["arm_means"]
     assert (means[:4] == means[0]).all() and (means[4:] == means[4]).all()
 
+
+
+def test_a_warm_start_larger_than_the_free_device_memory_is_refused():
+    from rlft.trainer.loop import check_warm_start_fits
+    from rlft.trainer.warm_start import training_bytes
+
+    layer = torch.nn.Linear(8, 4).to(torch.bfloat16)
+    # Weights, gradients and AdamW's two moments, 2 bytes each.
+    assert training_bytes(layer) == 4 * 2 * (8 * 4 + 4)
+    check_warm_start_fits(80, 100)
+    with pytest.raises(ConfigError, match="warm_start.steps: .* run.mode=sft"):
+        check_warm_start_fits(95, 100)
+
+
+@pytest.mark.parametrize("stage", [0, 1, 2, 3])
+def test_bf16_gradients_accumulate_in_fp32(stage):
+    from rlft.trainer.engine import World, deepspeed_config
+
+    world = World(rank=0, local_rank=0, size=1, device=torch.device("cpu"))
+    config = load_config(None, [f"engine.zero_stage={stage}", "optim.batch_size=16",
+                                "optim.micro_batch_size=1"])
+    assert "data_types" not in deepspeed_config(config, world, bf16=False)
+    if stage == 0:  # DeepSpeed accumulates in fp32 only under ZeRO
+        with pytest.raises(ConfigError, match="engine.zero_stage=0 in bf16 .* 16 micro"):
+            deepspeed_config(config, world, bf16=True)
+        single = load_config(None, ["optim.batch_size=1", "optim.micro_batch_size=1"])
+        assert "data_types" not in deepspeed_config(single, world, bf16=True)
+    else:
+        assert deepspeed_config(config, world, bf16=True)["data_types"] == {
+            "grad_accum_dtype": "fp32"}
+
+
+def test_adafactor_is_refused_where_deepspeed_flattens_its_parameters():
+    from rlft.trainer.engine import World, deepspeed_config
+
+    world = World(rank=0, local_rank=0, size=1, device=torch.device("cpu"))
+    plain = load_config(None, ["optim.optimizer=adafactor"])
+    deepspeed_config(plain, world, bf16=False)  # whole matrices: as the paper's
+    for overrides, bf16 in ((["engine.zero_stage=2"], False), ([], True)):
+        config = load_config(None, ["optim.optimizer=adafactor", "optim.batch_size=8",
+                                    *overrides])
+        with pytest.raises(ConfigError, match="flat 1-D shards"):
+            deepspeed_config(config, world, bf16=bf16)
+
+
+def test_the_time_limit_stops_before_an_iteration_that_would_overrun_it():
+    import time
+
+    from rlft.trainer.engine import World, out_of_time
+
+    world = World(rank=0, local_rank=0, size=1, device=torch.device("cpu"))
+    started = time.perf_counter() - 5.0  # 5 s of training so far
+    assert not out_of_time(10.0, started, 4.0, world)
+    assert out_of_time(10.0, started, 6.0, world)  # the next one would end at about 11 s
+    assert not out_of_time(0.0, started, 60.0, world)

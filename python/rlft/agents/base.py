@@ -54,6 +54,9 @@ class StepRecord:
     """The exact prompt token ids (when the agent records tokens, for training)."""
     answer_ids: list[int] = field(default_factory=list)
     """The exact answer token ids, EOS included (when recorded)."""
+    sampled_logprobs: list[float] = field(default_factory=list)
+    """Per answer token, its log-prob under the distribution it was sampled from, where the
+    generation engine gives them (empty on forced steps)."""
 
 
 @dataclass

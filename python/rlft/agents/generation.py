@@ -17,8 +17,9 @@ from typing import Any, Optional, Protocol, Sequence
 
 import torch
 
-from rlft.models.shared_prefix import (KVStates, cache_keyword, growing_cache, left_align,
-                                       lm_head_at, longest_common_prefix, prefix_states)
+from rlft.models.shared_prefix import (KVStates, cache_keyword, growing_cache, hf_model,
+                                       left_align, lm_head_at, longest_common_prefix,
+                                       prefix_states)
 
 
 @dataclass
@@ -54,8 +55,9 @@ class Generations:
     prompt_ids: list[list[int]]
     token_ids: list[list[int]]
     logprobs: Optional[list[list[float]]] = None
-    """Per sampled token, its log-prob under the sampling policy, from engines that give them
-    (rlft's trainer recomputes them teacher-forced either way)."""
+    """Per sampled token, its log-prob under the sampling policy (temperature-scaled, before
+    top-p), from engines that give them. rlft's trainer recomputes them teacher-forced and
+    logs the gap, which tells whether the PPO ratio can be trusted."""
 
     @property
     def num_new_tokens(self) -> int:
@@ -185,26 +187,63 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]],
         chunks += chunks[-1:] * (_most_over_ranks(count, device) - count)
     texts: list[str] = []
     all_token_ids: list[list[int]] = []
+    all_logprobs: list[list[float]] | None = []
     for index, chunk in enumerate(chunks):
-        new_ids = _generate_chunk(model, tokenizer.pad_token_id, chunk, sampling, prefix.ids,
-                                  states, synced_gpus, device)
+        new_ids, logprobs = _generate_chunk(model, tokenizer.pad_token_id, chunk, sampling,
+                                            prefix.ids, states, synced_gpus, device)
         if index >= count:
             continue
-        for ids in new_ids:
+        if logprobs is None:
+            all_logprobs = None
+        for row, ids in enumerate(new_ids):
             for position, token in enumerate(ids):
                 if token in stop_ids:
                     ids = ids[:position + 1]
                     break
             all_token_ids.append(ids)
+            if all_logprobs is not None and logprobs is not None:
+                all_logprobs.append(logprobs[row][:len(ids)])
             texts.append(tokenizer.decode(ids, skip_special_tokens=True))
     return Generations(texts=texts, prompt_ids=[list(p) for p in prompts],
-                       token_ids=all_token_ids)
+                       token_ids=all_token_ids, logprobs=all_logprobs)
+
+
+class _SampledLogprobs:
+    """A forward hook that records, during `generate`, the log-prob of each sampled token
+    under the distribution it was drawn from (the logits / temperature, before top-p): each
+    forward's last-column distribution is kept until the next forward feeds the token drawn
+    from it. Only one [rows, vocab] distribution is held at a time."""
+
+    def __init__(self, temperature: float) -> None:
+        self.temperature = temperature if temperature > 0 else 1.0
+        self.previous: torch.Tensor | None = None
+        self.values: list[torch.Tensor] = []
+
+    def __call__(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 output: Any) -> None:
+        fed = kwargs.get("input_ids")
+        if self.previous is not None and fed is not None:
+            self.values.append(self.previous.gather(-1, fed[:, -1:]).squeeze(-1))
+        logits = output.logits[:, -1].float() / self.temperature
+        self.previous = torch.log_softmax(logits, dim=-1)
+
+    def of(self, new_ids: torch.Tensor) -> list[list[float]] | None:
+        """[rows][new tokens] log-probs of `new_ids`, or None if the forwards were not seen as
+        expected. The last token was never fed back (unless lock-step ranks kept stepping,
+        whose extra forwards are dropped)."""
+        steps = new_ids.shape[1]
+        if len(self.values) < steps and self.previous is not None:
+            self.values.append(self.previous.gather(-1, new_ids[:, -1:]).squeeze(-1))
+        if not steps or len(self.values) < steps:
+            return None
+        return torch.stack(self.values[:steps], dim=1).tolist()
 
 
 def _generate_chunk(model: Any, pad_id: int, prompts: list[list[int]], sampling: SamplingConfig,
                     prefix_ids: list[int], states: KVStates, synced_gpus: bool,
-                    device: torch.device) -> list[list[int]]:
-    """New token ids [B][max_new_tokens] (not cut at EOS) for one chunk of prompts.
+                    device: torch.device) -> tuple[list[list[int]], list[list[float]] | None]:
+    """New token ids [B][max_new_tokens] (not cut at EOS) for one chunk of prompts, and their
+    log-probs under the sampler's distribution.
 
     The first `shared` tokens come from the prefix's states; the rest of each prompt but its
     last token is prefilled right-padded on top of them; the cache is then moved to left
@@ -238,10 +277,17 @@ def _generate_chunk(model: Any, pad_id: int, prompts: list[list[int]], sampling:
         full[row, total - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
         mask[row, total - len(prompt):] = 1
     do_sample = sampling.temperature > 0
-    output = model.generate(
-        input_ids=full.to(device), attention_mask=mask.to(device),
-        max_new_tokens=sampling.max_new_tokens, do_sample=do_sample,
-        temperature=sampling.temperature if do_sample else None,
-        top_p=sampling.top_p if do_sample else None, top_k=0 if do_sample else None,
-        pad_token_id=pad_id, synced_gpus=synced_gpus, **{cache_keyword(model): cache})
-    return output[:, total:].tolist()
+    recorder = _SampledLogprobs(sampling.temperature)
+    # On the Hugging Face model itself: a PEFT wrapper's generate calls it, not its own forward.
+    handle = hf_model(model).register_forward_hook(recorder, with_kwargs=True)
+    try:
+        output = model.generate(
+            input_ids=full.to(device), attention_mask=mask.to(device),
+            max_new_tokens=sampling.max_new_tokens, do_sample=do_sample,
+            temperature=sampling.temperature if do_sample else None,
+            top_p=sampling.top_p if do_sample else None, top_k=0 if do_sample else None,
+            pad_token_id=pad_id, synced_gpus=synced_gpus, **{cache_keyword(model): cache})
+    finally:
+        handle.remove()
+    new_ids = output[:, total:]
+    return new_ids.tolist(), recorder.of(new_ids)

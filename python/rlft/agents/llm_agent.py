@@ -150,6 +150,7 @@ class LLMAgent(BatchedAgent):
         texts = [""] * self.num_envs
         chats = [""] * self.num_envs
         tokens: list[tuple[list[int], list[int]]] = [([], [])] * self.num_envs
+        sampled_logprobs: list[list[float]] = [[] for _ in range(self.num_envs)]
         free = np.flatnonzero(forced_actions < 0)
         # In lock-step (ZeRO-3 on several ranks) every rank asks the model at every step, so
         # that all make the same generate() calls; a rank with no free row asks for row 0 and
@@ -161,6 +162,8 @@ class LLMAgent(BatchedAgent):
                 texts[row], chats[row] = answers[index], chat_texts[index]
                 if generated is not None:
                     tokens[row] = (generated.prompt_ids[index], generated.token_ids[index])
+                    if generated.logprobs is not None:
+                        sampled_logprobs[row] = generated.logprobs[index]
         for row in np.flatnonzero(forced_actions >= 0):
             label = batch.displayed_label(int(row), int(forced_actions[row]))
             rationale = (try_all_rationale(label) if forced_kind[row] == "try_all"
@@ -179,7 +182,7 @@ class LLMAgent(BatchedAgent):
                        status=ParseStatus(int(parsed.status[row])).name,
                        parsed_action=int(parsed.actions[row]), invalid=bool(chosen.invalid[row]),
                        forced=forced_kind[row], prompt_ids=tokens[row][0],
-                       answer_ids=tokens[row][1])
+                       answer_ids=tokens[row][1], sampled_logprobs=sampled_logprobs[row])
             for row in range(self.num_envs)])
 
     def observe(self, actions: np.ndarray, reward: np.ndarray, obs: Observation,

@@ -187,11 +187,25 @@ class FrequencyBiasConfig(AnalysisBase):
         "help": "Stride of the repetition counts (1 = every count; larger for small runs)."})
     buckets: list[str] = field(default_factory=lambda: ["0-10", "45-55", "90-100"], metadata={
         "help": "Repetition buckets LOW-HIGH (inclusive) for the per-bucket fractions."})
+    samples: int = field(default=0, metadata={
+        "help": "0: the answer probabilities by teacher forcing ACTION=<label> after the no-CoT "
+                "prompt (the paper's). N >= 1: the shares of N sampled answers per context, "
+                "under the prompt's own CoT setting and the paper's parse (for policies that "
+                "write a rationale before their answer)."})
+    temperature: float = field(default=1.0, metadata={
+        "help": "Sampling temperature of the sampled answers (samples >= 1)."})
+    max_new_tokens: int = field(default=256, metadata={
+        "help": "Generation budget of each sampled answer (samples >= 1)."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_min(self, ("arms",), 2)
-        _check_min(self, ("num_histories", "num_targets", "repetition_step"), 1)
+        _check_min(self, ("num_histories", "num_targets", "repetition_step", "max_new_tokens"),
+                   1)
+        _check_min(self, ("samples",), 0)
+        if self.samples and not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0 to sample answers (samples="
+                             f"{self.samples}), got {self.temperature}")
         _check_min(self, ("min_history",), 1)
         _check_min(self, ("max_repetitions",), 0)
         if self.max_history < self.min_history:

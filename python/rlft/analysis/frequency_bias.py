@@ -8,7 +8,10 @@ history's bandit instance (means U(0, 1), the env's sigma for ``noise``).
 
 Scoring: the no-CoT prompt of the context, chat-formatted, followed by the answer
 ``ACTION=<label>`` for every label, by teacher forcing (an ``ActionScorer``); the K answer
-probabilities, renormalised, are the policy pi(a | context).
+probabilities, renormalised, are the policy pi(a | context). A policy that writes a rationale
+before its answer is scored by sampling instead (``samples`` >= 1, ``SamplingScorer``): the
+prompt keeps its CoT setting, and pi(a | context) is the share of the sampled answers that the
+paper's parser reads as a.
 
 Per context: entropy H = -sum pi log pi (nats) and the chosen action argmax pi, classified
 with the paper's rule: frequent set F = argmax_a N(a); greedy set G = argmax over tried arms of
@@ -94,11 +97,12 @@ def _noise_sigma(noise: str) -> float:
 
 
 def render_context(config: FrequencyBiasConfig, context: Context, horizon: int) -> str:
-    """The no-CoT bandit prompt showing the context as the history so far."""
+    """The bandit prompt showing the context as the history so far: without CoT for teacher
+    forcing, with the prompt's own CoT setting for sampling."""
     history = [HistoryStep(step, int(action), float(reward))
                for step, (action, reward) in enumerate(zip(context.actions, context.rewards))]
-    return render_mab_prompt(dataclasses.replace(config.prompt, cot=False),
-                             MabTask(config.arms, horizon), history)
+    prompt = config.prompt if config.samples else dataclasses.replace(config.prompt, cot=False)
+    return render_mab_prompt(prompt, MabTask(config.arms, horizon), history)
 
 
 def classify(actions: np.ndarray, rewards: np.ndarray, num_actions: int
@@ -298,6 +302,45 @@ class TeacherForcingScorer:
                          for k, s in enumerate(suffixes)])
 
 
+class SamplingScorer:
+    """log of the share of ``samples`` sampled answers per context that choose each label
+    (-inf for a label never chosen), read by the paper's parser. A context none of whose
+    answers parses scores every label alike; ``unparsed`` counts such answers."""
+
+    def __init__(self, model: Any, tokenizer: Any, samples: int, temperature: float,
+                 max_new_tokens: int, batch_size: int, seed: int) -> None:
+        from rlft.agents.generation import SamplingConfig
+
+        self.model, self.tokenizer, self.samples, self.seed = model, tokenizer, samples, seed
+        self.sampling = SamplingConfig(temperature=temperature, max_new_tokens=max_new_tokens,
+                                       batch_size=batch_size)
+        self.calls = 0
+        self.answers = 0
+        self.unparsed = 0
+
+    def log_probs(self, queries: Sequence[ScoringQuery]) -> np.ndarray:
+        from rlft.agents.generation import generate
+        from rlft.text.chat import format_chat
+        from rlft.text.parser import ActionParser
+
+        labels = queries[0].labels
+        prompts = [self.tokenizer(format_chat(self.tokenizer, [{"role": "user",
+                                                                "content": q.prompt}]),
+                                  add_special_tokens=False)["input_ids"]
+                   for q in queries for _ in range(self.samples)]
+        # One seed per call: the draws do not depend on how contexts are batched elsewhere.
+        texts = generate(self.model, self.tokenizer, prompts, self.sampling,
+                         seed=self.seed * 1_000_003 + self.calls).texts
+        self.calls += 1
+        actions = ActionParser(list(labels)).parse(texts, None).actions
+        actions = np.asarray(actions).reshape(len(queries), self.samples)
+        self.answers += actions.size
+        self.unparsed += int((actions < 0).sum())
+        counts = np.stack([np.bincount(row[row >= 0], minlength=len(labels)) for row in actions])
+        with np.errstate(divide="ignore"):
+            return np.where(counts.sum(axis=1, keepdims=True) > 0, np.log(counts), 0.0)
+
+
 def _common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     length = min(len(s) for s in sequences)
     for position in range(length):
@@ -315,7 +358,12 @@ def run_frequency_bias(config: FrequencyBiasConfig, scorer: ActionScorer | None 
 
     prepare_run_dir(config)
     started = time.perf_counter()
-    if scorer is None:
+    if scorer is None and config.samples:
+        scorer = SamplingScorer(*load_policy(config), samples=config.samples,
+                                temperature=config.temperature,
+                                max_new_tokens=config.max_new_tokens,
+                                batch_size=config.batch_size, seed=config.seed)
+    elif scorer is None:
         scorer = TeacherForcingScorer(*load_policy(config))
     labels = mab_labels(config.prompt.variant, config.arms)
     contexts = build_contexts(config)
@@ -333,8 +381,10 @@ def run_frequency_bias(config: FrequencyBiasConfig, scorer: ActionScorer | None 
                   f"{time.perf_counter() - started:.0f} s", flush=True)
     probs = normalise(np.concatenate(log_probs))
     extra: dict[str, Any] = {"wall_time_s": time.perf_counter() - started}
-    if hasattr(scorer, "forward_tokens"):
-        extra["forward_tokens"] = int(scorer.forward_tokens)  # type: ignore[attr-defined]
+    if isinstance(scorer, TeacherForcingScorer):
+        extra["forward_tokens"] = int(scorer.forward_tokens)
+    if isinstance(scorer, SamplingScorer):
+        extra.update(sampled_answers=scorer.answers, unparsed_answers=scorer.unparsed)
     return write_frequency_bias(config, contexts, probs, extra)
 
 

@@ -56,8 +56,8 @@ def load_policy(config: AnalysisBase) -> tuple[Any, Any]:
     """(model, tokenizer) of ``config.model`` in eval mode on ``config.device``."""
     from rlft.models import load_model_and_tokenizer
 
-    dtype = None if config.dtype == "float32" else config.dtype
-    model, tokenizer = load_model_and_tokenizer(config.model, dtype=dtype, device=config.device)
+    model, tokenizer = load_model_and_tokenizer(config.model, dtype=config.dtype,
+                                                device=config.device)
     model.eval()
     return model, tokenizer
 

@@ -13,6 +13,7 @@ from rlft.text.prompts import PromptConfig
 
 ENV_NAMES = ("mab", "contextual_bandit", "tictactoe")
 INSTANCE_SETS = ("seeded", "heldout")
+DTYPES = ("float32", "bfloat16", "auto")
 
 
 @dataclass
@@ -48,6 +49,11 @@ class EvalConfig:
     # LLM agent settings
     model: str = field(default="tiny", metadata={
         "help": f"LLM agent: preset ({PRESETS_HELP}), hub id or local model directory."})
+    dtype: str = field(default="float32", metadata={
+        "help": "LLM agent's weights: float32, bfloat16 (a bf16 GPU run's evaluation) or auto "
+                "(the checkpoint's)."})
+    device: str = field(default="cpu", metadata={
+        "help": "LLM agent's torch device (cpu, cuda, cuda:1)."})
     prompt: PromptConfig = field(default_factory=PromptConfig, metadata={
         "help": "How the LLM agent's prompts are rendered."})
     max_new_tokens: int = field(default=256, metadata={"help": "Generation budget G per step."})
@@ -69,6 +75,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.env not in ENV_NAMES:
             raise ValueError(f"env must be one of {list(ENV_NAMES)}, got {self.env!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {list(DTYPES)}, got {self.dtype!r}")
         if self.instances not in INSTANCE_SETS:
             raise ValueError(f"instances must be one of {list(INSTANCE_SETS)}, got "
                              f"{self.instances!r}")
@@ -117,7 +125,7 @@ POLICY_EVAL_FILE = "rlft_eval.json"
 POLICY_EVAL_FIELDS = ("env", "episodes", "seeds", "arms", "noise", "reward_type", "horizon",
                       "instances", "pool_size", "data_dir", "opponent", "prompt",
                       "max_new_tokens", "temperature", "batch_size", "max_prompt_tokens",
-                      "invalid_penalty")
+                      "invalid_penalty", "dtype")
 
 
 def save_policy_eval(config: EvalConfig, model_dir: str | Path) -> None:

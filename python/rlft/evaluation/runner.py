@@ -12,6 +12,7 @@ RUN_DIR/ (``rlft eval``)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -32,7 +33,8 @@ from rlft.evaluation.config import EvalConfig
 # that two policies evaluated on the same instances can be compared instance by instance.
 PER_INSTANCE = {"mab": ("final_regret", "coverage_final", "shaped_return"),
                 "contextual_bandit": ("final_regret", "shaped_return"),
-                "tictactoe": ("win_rate", "loss_rate", "shaped_return")}
+                "tictactoe": ("return", "win_rate", "draw_rate", "loss_rate", "illegal_rate",
+                              "shaped_return")}
 
 
 def build_env(config: EvalConfig, seed: int) -> tuple[Any, dict[str, Any] | None]:
@@ -76,12 +78,17 @@ def llm_agent(config: EvalConfig, env: Any, model: Any, tokenizer: Any,
 
 def per_instance(config: EvalConfig, rollout: Rollout) -> dict[str, np.ndarray]:
     """float64[N] per episode for each of the env's PER_INSTANCE metrics. The shaped return is
-    the env return plus the invalid penalty for every step without a valid action."""
+    the env return plus the invalid penalty for every step without a valid action; a game's
+    return is +1 won, 0 drawn, -1 lost (the paper's P(win) - P(loss) when averaged), and its
+    illegal rate the share of the agent's moves that were not a legal action."""
     invalid_steps = (rollout.invalid & rollout.valid).sum(axis=1)
-    values = {"shaped_return": rollout.returns.astype(np.float64)
-              + config.invalid_penalty * invalid_steps,
+    returns = rollout.returns.astype(np.float64)
+    values = {"shaped_return": returns + config.invalid_penalty * invalid_steps,
+              "return": returns,
               "final_regret": rollout.final_regret, "coverage_final": rollout.coverage,
+              "illegal_rate": invalid_steps / np.maximum(rollout.valid.sum(axis=1), 1),
               "win_rate": (rollout.winner == 1).astype(np.float64),
+              "draw_rate": (rollout.winner == 0).astype(np.float64),
               "loss_rate": (rollout.winner == 2).astype(np.float64)}
     return {name: values[name] for name in PER_INSTANCE[config.env]}
 
@@ -109,19 +116,41 @@ def summarize(config: EvalConfig, rollout: Rollout) -> dict[str, Any]:
 
 def play_evaluation(config: EvalConfig, agent_for: Callable[[Any], Agent],
                     any_active: Callable[[bool], bool] = bool,
-                    on_seed: Callable[[int, Rollout], None] | None = None
+                    on_seed: Callable[[int, Rollout], None] | None = None,
+                    sharded: bool = False, lockstep: bool = False
                     ) -> tuple[dict[str, Any], Rollout]:
     """Plays every seed's instances with agent_for(env) and returns the summary and the
-    episodes (seed-major). on_seed(seed, rollout) sees each seed's episodes as they end."""
-    rollouts = []
-    for seed in range(config.seeds):
-        env, reset_options = build_env(config, seed)
-        rollout = run_episodes(env, agent_for(env), seed=seed, reset_options=reset_options,
-                               any_active=any_active)
+    episodes (seed-major). on_seed(seed, rollout) sees each seed's episodes as they end.
+
+    sharded (several torch.distributed ranks): rank r plays seeds r, r + W, ... and every
+    rank gets all seeds' episodes, without their text records, so the summary is the one a
+    single process gives (each seed's play depends on its seed alone). lockstep: every rank
+    plays as many seeds (one past the end repeats the last seed and is dropped), for
+    processes that must make the same forwards (ZeRO-3 without gathered weights)."""
+    import torch.distributed as dist
+
+    rank, size = 0, 1
+    if sharded and dist.is_available() and dist.is_initialized():
+        rank, size = dist.get_rank(), dist.get_world_size()
+    rounds = -(-config.seeds // size)
+    played: dict[int, Rollout] = {}
+    for seed in range(rank, rounds * size, size):
+        if seed >= config.seeds and not lockstep:
+            break
+        env, reset_options = build_env(config, min(seed, config.seeds - 1))
+        rollout = run_episodes(env, agent_for(env), seed=min(seed, config.seeds - 1),
+                               reset_options=reset_options, any_active=any_active)
+        if seed >= config.seeds:
+            continue
         if on_seed is not None:
             on_seed(seed, rollout)
-        rollouts.append(rollout)
-    merged = concat_rollouts(rollouts)
+        played[seed] = rollout
+    if size > 1:
+        everyone: list[Any] = [None] * size
+        dist.all_gather_object(everyone, {seed: dataclasses.replace(rollout, steps=None)
+                                          for seed, rollout in played.items()})
+        played = {seed: rollout for part in everyone for seed, rollout in part.items()}
+    merged = concat_rollouts([played[seed] for seed in range(config.seeds)])
     return summarize(config, merged), merged
 
 
@@ -143,7 +172,8 @@ def run_evaluation(config: EvalConfig, show_progress: bool = True) -> dict[str, 
             if not model:  # one model load for all seeds
                 from rlft.models import load_model_and_tokenizer
 
-                model.extend(load_model_and_tokenizer(config.model))
+                model.extend(load_model_and_tokenizer(config.model, dtype=config.dtype,
+                                                      device=config.device))
                 model[0].eval()
             agent = llm_agent(config, env, *model)
         agents.append(agent)

@@ -14,6 +14,7 @@ from rlft.models.gemma3 import gemma3_model_path
 from rlft.models.loading import (
     PRESETS,
     PRESETS_HELP,
+    attention_implementation,
     load_model_and_tokenizer,
     load_tokenizer,
     prepare_tokenizer_for_generation,
@@ -27,6 +28,7 @@ __all__ = [
     "PRESETS",
     "PRESETS_HELP",
     "TinyModelConfig",
+    "attention_implementation",
     "cache_root",
     "gemma3_model_path",
     "load_model_and_tokenizer",

@@ -123,6 +123,24 @@ def load_tokenizer(name_or_path: NameOrPath, *, preset_options: Optional[Mapping
     return prepare_tokenizer_for_generation(tokenizer)
 
 
+def attention_implementation(config: Any, requested: Optional[str] = None) -> Optional[str]:
+    """The ``attn_implementation`` to load a model of ``config`` with: ``requested`` if given,
+    else "eager" for models that soft-cap attention scores (Gemma 2), else None (transformers'
+    default). SDPA has no soft-cap and silently drops it (transformers picks SDPA for Gemma 2 in
+    some versions): the model would sample and train a different function from its checkpoint.
+    Raises ValueError when ``requested`` is "sdpa" for such a model."""
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    capped = getattr(text_config, "attn_logit_softcapping", None) is not None
+    if requested == "sdpa" and capped:
+        raise ValueError(f"attn_implementation 'sdpa' ignores the attention soft-capping "
+                         f"(attn_logit_softcapping={text_config.attn_logit_softcapping}) of "
+                         f"this {type(text_config).__name__}: use 'eager' (the default here) "
+                         "or a flash-attention kernel with soft-capping")
+    if requested is not None:
+        return requested
+    return "eager" if capped else None
+
+
 def load_model_and_tokenizer(
     name_or_path: NameOrPath,
     *,
@@ -140,15 +158,15 @@ def load_model_and_tokenizer(
             None for float32.
         device: where to put the model (``"cpu"``, ``"cuda:0"``, a ``torch.device``).
         preset_options: settings of a preset (for ``tiny``, fields of ``TinyModelConfig``).
-        **model_kwargs: passed on to ``AutoModelForCausalLM.from_pretrained``
-            (e.g. ``attn_implementation``).
+        **model_kwargs: passed on to ``AutoModelForCausalLM.from_pretrained``;
+            ``attn_implementation`` defaults to :func:`attention_implementation`'s choice.
 
     Returns:
         ``(model, tokenizer)``: the model in eval mode with a generation config that knows the pad
         token; the tokenizer pads on the left and has a pad token.
     """
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     torch_dtype = _as_torch_dtype(dtype)
     try:
@@ -158,7 +176,12 @@ def load_model_and_tokenizer(
     path = resolve_model_path(name_or_path, preset_options=preset_options)
     tokenizer = load_tokenizer(path)
     with _clear_hub_errors(path):
-        model = AutoModelForCausalLM.from_pretrained(path, **{dtype_kwarg(): torch_dtype}, **model_kwargs)
+        config = AutoConfig.from_pretrained(path)
+        attention = attention_implementation(config, model_kwargs.pop("attn_implementation", None))
+        if attention is not None:
+            model_kwargs["attn_implementation"] = attention
+        model = AutoModelForCausalLM.from_pretrained(path, config=config,
+                                                     **{dtype_kwarg(): torch_dtype}, **model_kwargs)
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model.to(torch_device).eval(), tokenizer

@@ -97,7 +97,9 @@ def save_model_directory(lm: torch.nn.Module, tokenizer: Any, out_dir: Path,
 def export_policy(engine: Any, tokenizer: Any, out_dir: Path, is_main: bool,
                   lora: bool) -> Path | None:
     """The trained policy as a plain Hugging Face model directory (what `rlft eval --model`
-    takes). Under ZeRO-3 the shards are gathered first; LoRA adapters are merged."""
+    takes), in the dtype it trained in (bf16 weights written as fp32 would double the files
+    and hold nothing more). Under ZeRO-3 the shards are gathered first; LoRA adapters are
+    merged."""
     import deepspeed
 
     policy = engine.module
@@ -108,7 +110,7 @@ def export_policy(engine: Any, tokenizer: Any, out_dir: Path, is_main: bool,
             lm = policy.lm
             if lora:
                 lm = lm.merge_and_unload()
-            save_model_directory(lm, tokenizer, Path(out_dir), torch.float32)
+            save_model_directory(lm, tokenizer, Path(out_dir), next(lm.parameters()).dtype)
     barrier()
     return Path(out_dir) if is_main else None
 

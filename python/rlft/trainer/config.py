@@ -130,7 +130,8 @@ class AlgoSection:
 
 @dataclass
 class OptimSection:
-    optimizer: str = _help("adamw or adafactor (paper: adafactor).", default="adamw")
+    optimizer: str = _help("adamw or adafactor (paper: adafactor; only at engine.zero_stage=0 "
+                           "in fp32, where it sees whole matrices).", default="adamw")
     lr: float = _help("Peak learning rate (paper: 1e-4).", default=1e-4)
     min_lr: float = _help("Learning rate at the end of the cosine decay (paper: 1e-6).",
                           default=1e-6)
@@ -178,7 +179,7 @@ class WarmStartSection:
 
 
 # The end-of-run analyses eval.analyses may name; trainer/policy_analyses.py runs them.
-ANALYSES = ("greediness", "knowing_doing")
+ANALYSES = ("greediness", "knowing_doing", "frequency_bias")
 
 
 @dataclass
@@ -196,7 +197,8 @@ class EvalSection:
     analyses: list[str] = _help(
         "Bandits: analyses run at the end on the starting and the final policy, into "
         "RUN/analysis (greediness: coverage by step; knowing_doing: the UCB-instructed "
-        "prompt), at the run's arms, horizon and prompt.", default_factory=list)
+        "prompt; frequency_bias: does it copy the most repeated action), at the run's arms, "
+        "horizon and prompt.", default_factory=list)
     analysis_episodes: int = _help("Instances each analysis plays per policy.", default=16)
 
 
@@ -225,7 +227,8 @@ class RunSection:
                          default="runs/train")
     seed: int = _help("Seed of everything (envs, sampling, shuffling, init).", default=0)
     iterations: int = _help("Rollout + update cycles.", default=10)
-    time_limit_s: float = _help("Stop training after this many seconds (0: no limit).",
+    time_limit_s: float = _help("Stop training before an iteration that would end past this "
+                                "many seconds, judged by the last one's length (0: no limit).",
                                 default=0.0)
     checkpoint_every: int = _help("Iterations between checkpoints (0: only at the end).",
                                   default=0)

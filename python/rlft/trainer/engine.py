@@ -9,11 +9,13 @@ import json
 import math
 import os
 import socket
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import torch
 
 from rlft.trainer.config import TrainConfig
@@ -42,6 +44,65 @@ def agree_any(flag: bool, world: World) -> bool:
     vote = torch.tensor([int(bool(flag))], device=world.device)
     torch.distributed.all_reduce(vote, op=torch.distributed.ReduceOp.MAX)
     return bool(vote.item())
+
+
+def out_of_time(limit_s: float, started: float, last_s: float, world: World) -> bool:
+    """Whether to stop before the next iteration (the same answer on every rank): another
+    one like the last (last_s seconds) would end past limit_s seconds after `started`
+    (perf_counter). limit_s 0: never."""
+    elapsed = time.perf_counter() - started
+    return agree_any(bool(limit_s) and elapsed + last_s > limit_s, world)
+
+
+def broadcast_from_main(module: torch.nn.Module, world: World) -> None:
+    """Every rank's parameters and buffers become rank 0's, bit for bit. After a warm start
+    (not bitwise reproducible on CUDA) every rank must copy its reference from the weights
+    that DeepSpeed will broadcast as the policy, or the reference is not the start policy."""
+    if world.size == 1:
+        return
+    for tensor in [*module.parameters(), *module.buffers()]:
+        # On the rank's device: NCCL broadcasts CUDA tensors only (ZeRO-3 loads on the CPU).
+        shared = tensor.data.to(world.device)
+        torch.distributed.broadcast(shared, src=0)
+        if shared.data_ptr() != tensor.data.data_ptr():
+            tensor.data.copy_(shared)
+
+
+def gather_rows(grid: np.ndarray, world: World) -> np.ndarray:
+    """Every rank's [rows, steps] grid stacked in rank order, padded with NaN to the most
+    steps (the same array on every rank)."""
+    if world.size == 1:
+        return grid
+    parts: list[Any] = [None] * world.size
+    torch.distributed.all_gather_object(parts, grid)
+    steps = max(part.shape[1] for part in parts)
+    return np.concatenate([np.pad(part, ((0, 0), (0, steps - part.shape[1])),
+                                  constant_values=np.nan) for part in parts])
+
+
+# How reduce_metrics combines a metric over ranks (a mean by default): the world's totals and
+# throughputs are sums, the slowest rank's wall time and the largest maximum are kept.
+_SUMMED = ("rollout/transitions", "optim/trained_tokens", "perf/generate_tokens_per_s",
+           "perf/update_tokens_per_s")
+
+
+def reduce_metrics(metrics: dict[str, float], world: World) -> dict[str, float]:
+    """An iteration's metrics over all ranks, each rank's rollout counted once: per-row and
+    per-transition means are the mean of the ranks' means (ranks play as many rows)."""
+    if world.size == 1:
+        return metrics
+    parts: list[Any] = [None] * world.size
+    torch.distributed.all_gather_object(parts, metrics)
+    reduced = {}
+    for key in metrics:
+        values = [part[key] for part in parts]
+        if key in _SUMMED:
+            reduced[key] = float(sum(values))
+        elif key.endswith("_max") or (key.startswith("perf/") and key.endswith("_s")):
+            reduced[key] = float(max(values))
+        else:
+            reduced[key] = float(np.mean(values))
+    return reduced
 
 
 def disable_dropout(model: torch.nn.Module) -> int:
@@ -116,23 +177,49 @@ def find_config_file(relative: str) -> Path:
 
 
 def deepspeed_config(config: TrainConfig, world: World, bf16: bool) -> dict[str, Any]:
-    """The named ZeRO JSON plus what rlft's config decides: batch sizes, clipping, precision."""
+    """The named ZeRO JSON plus what rlft's config decides: batch sizes, clipping, precision.
+
+    bf16 gradients summed over many micro-batches lose the small ones, so bf16 runs
+    accumulate in fp32 (`data_types.grad_accum_dtype`). DeepSpeed does that only under ZeRO
+    (stage 1 on one GPU costs the same as stage 0 plus an fp32 gradient buffer): stage 0
+    in bf16 with accumulation is refused, as is Adafactor on flattened shards. train() calls
+    this before any work, so that these errors come first."""
+    from rlft.trainer.config import ConfigError
+
     source = config.engine.ds_config or f"ds/zero{config.engine.zero_stage}.json"
     ds = json.loads(find_config_file(source).read_text())
     micro = config.optim.micro_batch_size
+    accumulation = config.optim.batch_size // (micro * world.size)
+    stage = ds.get("zero_optimization", {}).get("stage", 0)
+    if config.optim.optimizer == "adafactor" and (bf16 or stage > 0):
+        raise ConfigError(
+            "optim.optimizer=adafactor: under ZeRO (engine.zero_stage > 0) or in bf16 DeepSpeed "
+            "hands the optimizer flat 1-D shards, where Adafactor neither factorises its "
+            "second moment nor clips its update per matrix, and its steps depend on the "
+            "number of ranks; use optim.optimizer=adamw (docs/training.md)")
+    if bf16 and stage == 0 and accumulation > 1:
+        raise ConfigError(
+            f"engine.zero_stage=0 in bf16 would sum gradients over {accumulation} micro-batches "
+            "in bf16 (DeepSpeed accumulates in fp32 only under ZeRO): use engine.zero_stage=1, "
+            "or optim.batch_size = optim.micro_batch_size x ranks")
     ds.update(
         train_batch_size=config.optim.batch_size,
         train_micro_batch_size_per_gpu=micro,
-        gradient_accumulation_steps=config.optim.batch_size // (micro * world.size),
+        gradient_accumulation_steps=accumulation,
         gradient_clipping=config.optim.grad_clip,
         bf16={"enabled": bf16},
     )
+    if bf16 and stage > 0:
+        ds.setdefault("data_types", {}).setdefault("grad_accum_dtype", "fp32")
     return ds
 
 
-def use_bf16(config: TrainConfig, world: World) -> bool:
+def use_bf16(config: TrainConfig, world: World | None = None) -> bool:
+    """Whether the run trains in bf16: model.dtype, where 'auto' means bf16 on a GPU that has
+    it (world: the run's; None: this process's, which init_world makes the run's)."""
     if config.model.dtype == "auto":
-        return world.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        cuda = world.device.type == "cuda" if world is not None else torch.cuda.is_available()
+        return cuda and torch.cuda.is_bf16_supported()
     return config.model.dtype == "bfloat16"
 
 

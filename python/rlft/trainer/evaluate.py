@@ -30,7 +30,9 @@ def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
 
 
 def eval_config_of(config: TrainConfig, agent: str = "llm") -> EvalConfig:
-    """The held-out evaluation of a run, as ``rlft eval`` runs it."""
+    """The held-out evaluation of a run, as ``rlft eval`` runs it, in the run's dtype."""
+    from rlft.trainer.engine import use_bf16
+
     env = config.env
     return EvalConfig(
         agent=agent, env=env.name, episodes=config.eval.episodes, seeds=config.eval.seeds,
@@ -40,25 +42,28 @@ def eval_config_of(config: TrainConfig, agent: str = "llm") -> EvalConfig:
         max_new_tokens=config.rollout.max_new_tokens, temperature=config.eval.temperature,
         batch_size=config.rollout.generation_batch_size,
         max_prompt_tokens=config.rollout.max_prompt_tokens,
-        invalid_penalty=config.algo.invalid_penalty, save_prompts=False)
+        invalid_penalty=config.algo.invalid_penalty, save_prompts=False,
+        dtype="bfloat16" if use_bf16(config) else "float32")
 
 
 def evaluate_policy(config: TrainConfig, lm: Any, tokenizer: Any, synced_gpus: bool = False,
                     any_active: Callable[[bool], bool] = bool) -> dict[str, Any]:
-    """The policy `lm` on the held-out instances."""
+    """The policy `lm` on the held-out instances, the seeds shared out among the ranks
+    (synced_gpus: in lock-step, see play_evaluation)."""
     evaluation = eval_config_of(config)
     summary, _ = play_evaluation(
         evaluation, lambda env: llm_agent(evaluation, env, lm, tokenizer, synced_gpus),
-        any_active)
+        any_active, sharded=True, lockstep=synced_gpus)
     return summary
 
 
 def evaluate_baseline(config: TrainConfig, name: str) -> dict[str, Any]:
-    """A classic agent (eval.baselines) on the same held-out instances."""
+    """A classic agent (eval.baselines) on the same held-out instances, the seeds shared out
+    among the ranks."""
     evaluation = eval_config_of(config, agent=name)
     from rlft.agents import make_agent
 
-    summary, _ = play_evaluation(evaluation, lambda env: make_agent(name))
+    summary, _ = play_evaluation(evaluation, lambda env: make_agent(name), sharded=True)
     return summary
 
 
@@ -74,7 +79,8 @@ def paired_comparisons(results: dict[str, dict[str, Any]]) -> dict[str, dict[str
 
 
 _COLUMNS = {"final_regret": "final regret", "coverage_final": "coverage at T",
-            "shaped_return": "shaped return", "win_rate": "win rate", "loss_rate": "loss rate"}
+            "shaped_return": "shaped return", "return": "return", "win_rate": "win rate",
+            "draw_rate": "draw rate", "loss_rate": "loss rate", "illegal_rate": "illegal moves"}
 
 
 def comparison_table(results: dict[str, dict[str, Any]]) -> str:
@@ -105,16 +111,25 @@ def change_in_words(results: dict[str, dict[str, Any]]) -> str:
     if start is None or final is None:
         return ""
     paired = paired_comparisons(results)
-    names = {"coverage_final": "coverage", "final_regret": "regret", "win_rate": "win rate",
-             "loss_rate": "loss rate", "shaped_return": "shaped return"}
+    names = {"coverage_final": "coverage", "final_regret": "regret", "return": "return",
+             "win_rate": "win rate", "loss_rate": "loss rate"}
     parts = [f"invalid {start['invalid_rate']:.2f} -> {final['invalid_rate']:.2f}"]
-    for metric in ("coverage_final", "final_regret", "win_rate", "loss_rate"):
+    for metric in ("coverage_final", "final_regret", "return", "win_rate", "loss_rate"):
         if metric in paired:
             d = paired[metric]
             parts.append(f"{names[metric]} {start[metric]:.2f} -> {final[metric]:.2f} (paired "
                          f"diff {d['mean']:+.2f}, 95% CI {d['ci_low']:+.2f} to "
                          f"{d['ci_high']:+.2f})")
     return "start -> final policy: " + ", ".join(parts)
+
+
+def save_results(config: TrainConfig, results: dict[str, Any], out: Path) -> None:
+    """results.json: the evaluated policies so far, their paired differences and the
+    evaluation's config. Written after the start evaluation too, so that a run stopped from
+    outside still shows it."""
+    (out / "results.json").write_text(json.dumps(
+        {"policies": results, "paired": paired_comparisons(results),
+         "eval": eval_config_of(config).to_dict()}, indent=2) + "\n")
 
 
 def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[str, Any],
@@ -143,9 +158,7 @@ def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[s
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         if rows:
             plot(rows, out / "training.png")
-        (out / "results.json").write_text(json.dumps(
-            {"policies": results, "paired": paired_comparisons(results),
-             "eval": eval_config_of(config).to_dict()}, indent=2) + "\n")
+        save_results(config, results, out)
         figures = ""
         if all("regret_mean" in summary for summary in results.values()):  # bandits
             from rlft.analysis.plots import plot_regret_and_coverage

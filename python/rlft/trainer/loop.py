@@ -17,9 +17,11 @@ from rlft.agents.llm_agent import ExplorationConfig, LLMAgent
 from rlft.trainer import advantages as adv
 from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
 from rlft.trainer.config import BANDITS, ConfigError, TrainConfig, preset_options, validate
-from rlft.trainer.engine import (Reference, World, agree_any, build_engine, disable_dropout,
-                                 gathered_for_generation, init_world, use_bf16)
-from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env
+from rlft.trainer.engine import (Reference, World, agree_any, broadcast_from_main, build_engine,
+                                 deepspeed_config, disable_dropout, gather_rows,
+                                 gathered_for_generation, init_world, out_of_time,
+                                 reduce_metrics, use_bf16)
+from rlft.trainer.evaluate import evaluate_policy, finish_run, make_env, save_results
 from rlft.trainer.losses import kl_reward_estimate, ppo_kl_loss, value_loss
 from rlft.trainer.policy import TokenBatch, answer_logprobs, collate
 from rlft.trainer.policy_analyses import analyse_start_and_final
@@ -27,7 +29,8 @@ from rlft.trainer.provenance import write_run_end, write_run_start
 from rlft.trainer.rewards import RewardScaler, shaped_reward
 from rlft.trainer.rollout import Transition, collect, samples_of, step_grid
 from rlft.trainer.run_log import RunLog
-from rlft.trainer.warm_start import configured_warm_start, load_warm_start, save_warm_start
+from rlft.trainer.warm_start import (configured_warm_start, load_warm_start, save_warm_start,
+                                     training_bytes)
 
 
 def _seed(*parts: int) -> int:
@@ -67,6 +70,11 @@ def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, direc
     # Under ZeRO-3 the model was loaded on the CPU for deepspeed.initialize to shard; the warm
     # start trains it whole on the rank's device, then hands it back where it was.
     home = next(lm.parameters()).device
+    if world.device.type == "cuda":
+        resident = sum(p.numel() * p.element_size() for p in lm.parameters()) \
+            if home == world.device else 0  # ZeRO 0-2 loaded the weights there already
+        check_warm_start_fits(training_bytes(lm) - resident,
+                              torch.cuda.mem_get_info(world.device)[0])
     lm.to(world.device)
     losses = configured_warm_start(config, lm, tokenizer, env, world.device)
     lm.to(home)
@@ -76,6 +84,39 @@ def warm_start(config: TrainConfig, lm: Any, tokenizer: Any, world: World, direc
               f"{losses[0]:.3f} -> {losses[-1]:.3f}")
     if world.size > 1:
         torch.distributed.barrier()
+
+
+def start_policy(config: TrainConfig, world: World, out: Path, resuming: bool
+                 ) -> tuple[Any, Any, Reference, Any]:
+    """The model (warm-started), the engine around it, the reference policy and the
+    tokenizer. The reference is a copy of the starting policy on every rank."""
+    lm, tokenizer = load_policy_model(config, world)
+    # Dropout would make the ratio pi/pi_old differ from 1 at an unchanged policy (and the
+    # samples come from a different policy than the one scored); RL runs without it.
+    disable_dropout(lm)
+    if config.warm_start.steps:
+        warm_start(config, lm, tokenizer, world, out / "warm_start", resuming)
+        # Each rank trained its own copy (CUDA backward is not bitwise deterministic), and
+        # the reference below is copied before DeepSpeed broadcasts rank 0's weights.
+        broadcast_from_main(lm, world)
+    if config.model.lora:
+        lm = add_lora(config, lm)
+    reference = Reference(config, lm, world)
+    engine, scheduler = build_engine(config, lm, world, estimated_optimizer_steps(config, world))
+    reference.attach(engine)
+    return engine, scheduler, reference, tokenizer
+
+
+def check_warm_start_fits(needed: int, free: int) -> None:
+    """The warm start trains the whole model on each rank's device, unsharded even under
+    ZeRO-3: refuse before an out-of-memory error halfway through."""
+    if needed > 0.9 * free:
+        raise ConfigError(
+            f"warm_start.steps: the warm start trains the whole model on one device and needs "
+            f"about {needed / 2**30:.1f} GiB for weights, gradients and AdamW state before "
+            f"activations; {free / 2**30:.1f} GiB are free. Warm-start in a separate SFT run "
+            "under ZeRO-3 (rlft data, then run.mode=sft; docs/sft.md) and start RL from its "
+            "export with warm_start.steps=0")
 
 
 def add_lora(config: TrainConfig, lm: Any) -> Any:
@@ -113,17 +154,33 @@ def sequence_kl(old: list[torch.Tensor], ref: list[torch.Tensor]) -> np.ndarray:
     return np.array([float(kl_reward_estimate(o, r).sum()) for o, r in zip(old, ref)])
 
 
+def sampler_gap(transitions: Sequence[Transition], old: Sequence[torch.Tensor]
+                ) -> dict[str, float]:
+    """|sampler's log-prob - trainer's first-pass log-prob| of the same sampled tokens (forced
+    steps have none), mean and max (0 when no token was sampled). About 0 when both compute
+    the same function; on a GPU it says whether the PPO ratio exp(logp - old_logp) can be
+    trusted against its clip."""
+    gaps = [np.abs(np.asarray(t.sampled_logprobs) - o.numpy())
+            for t, o in zip(transitions, old) if t.sampled_logprobs]
+    flat = np.concatenate(gaps) if gaps else np.zeros(1)
+    return {"rollout/sampler_logprob_gap_mean": float(flat.mean()),
+            "rollout/sampler_logprob_gap_max": float(flat.max())}
+
+
 def compute_advantages(config: TrainConfig, transitions: Sequence[Transition], num_rows: int,
-                       scaler: RewardScaler, values: np.ndarray | None, answer_kl: np.ndarray
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       scaler: RewardScaler, values: np.ndarray | None, answer_kl: np.ndarray,
+                       world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-transition (shaped reward, advantage, return) in rollout order. answer_kl: each
-    transition's sequence_kl, subtracted (times beta) from its reward with kl_mode 'reward'."""
+    transition's sequence_kl, subtracted (times beta) from its reward with kl_mode 'reward'.
+    The reward scaler learns from every rank's rollout, so all ranks hold the same statistics."""
     rows = np.array([t.row for t in transitions])
     steps = np.array([t.step for t in transitions])
     env_rewards = np.array([t.env_reward for t in transitions])
     if config.algo.normalize_rewards:
         env_grid = step_grid(transitions, list(env_rewards), num_rows)
-        env_rewards = scaler.scale(np.nan_to_num(env_grid), ~np.isnan(env_grid))[rows, steps]
+        everyone = gather_rows(env_grid, world)
+        env_rewards = scaler.scale(np.nan_to_num(env_grid), ~np.isnan(env_grid),
+                                   (np.nan_to_num(everyone), ~np.isnan(everyone)))[rows, steps]
     rewards = shaped_reward(env_rewards, np.array([t.invalid for t in transitions]),
                             config.algo.invalid_penalty,
                             np.array([t.novel for t in transitions]),
@@ -186,7 +243,8 @@ def _micro_batches(transitions: Sequence[Transition], micro: int, pad_id: int,
 
 
 def _rows(logp: torch.Tensor, chunk: list[Transition]) -> list[torch.Tensor]:
-    return [logp[i, :len(t.answer_ids)].float().cpu() for i, t in enumerate(chunk)]
+    host = logp[:len(chunk)].float().cpu()  # one copy per micro-batch, not one per row
+    return [host[i, :len(t.answer_ids)] for i, t in enumerate(chunk)]
 
 
 @torch.no_grad()
@@ -262,15 +320,16 @@ def ppo_update(config: TrainConfig, engine: Any, transitions: Sequence[Transitio
                 loss = loss + config.algo.value_coef * v_loss
                 step_stats["value/loss"] = v_loss.detach()
             mask = batch.answer_mask.float()
-            step_stats["policy/entropy"] = ((entropy * mask).sum() / mask.sum()).detach()
+            step_stats["policy/entropy"] = (entropy * mask).sum() / mask.sum()
             engine.backward(loss)
             engine.step()
             trained_tokens += batch.computed_tokens
-            for key, value in step_stats.items():
-                stats.setdefault(key, []).append(float(value))
+            for key, value in step_stats.items():  # kept on the device: no sync per step
+                stats.setdefault(key, []).append(value.detach().float().reshape(()))
             if (index + 1) % accumulation == 0:
                 steps_taken += 1
-    out = {key: float(np.mean(values)) for key, values in stats.items()}
+    host = {key: torch.stack(values).cpu().tolist() for key, values in stats.items()}
+    out = {key: float(np.mean(values)) for key, values in host.items()}
     out["optim/updates"] = float(steps_taken)
     out["optim/trained_tokens"] = float(trained_tokens)
     return out
@@ -295,6 +354,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     resume_tag = checkpoint_to_resume(config, out)
     world = init_world(config.engine.threads)
     validate(config, world.size)
+    deepspeed_config(config, world, use_bf16(config, world))  # its ConfigErrors, before work
     torch.manual_seed(config.run.seed)
     if world.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -302,19 +362,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     write_run_start(out, world.is_main, resumed=resume_tag is not None)
     checkpoints = out / "checkpoints"
 
-    lm, tokenizer = load_policy_model(config, world)
-    # Dropout would make the ratio pi/pi_old differ from 1 at an unchanged policy (and the
-    # samples come from a different policy than the one scored); RL runs without it.
-    disable_dropout(lm)
+    engine, scheduler, reference, tokenizer = start_policy(config, world, out,
+                                                           resume_tag is not None)
     pad_id = tokenizer.pad_token_id
-    if config.warm_start.steps:
-        warm_start(config, lm, tokenizer, world, out / "warm_start", resume_tag is not None)
-    if config.model.lora:
-        lm = add_lora(config, lm)
-    reference = Reference(config, lm, world)
-    engine, scheduler = build_engine(config, lm, world,
-                                     estimated_optimizer_steps(config, world))
-    reference.attach(engine)
     synced = config.engine.zero_stage == 3 and world.size > 1
 
     scaler = RewardScaler(config.algo.gamma)
@@ -341,6 +391,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
             results["start policy"] = evaluate_policy(config, engine.module.lm, tokenizer,
                                                       lockstep, any_active)
         engine.train()
+        if world.is_main:
+            save_results(config, results, out)
 
     env = make_env(config, config.rollout.num_envs, _seed(config.run.seed, 2, world.rank),
                    "train")
@@ -373,7 +425,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                                                 world.device, synced)
         answer_kl = sequence_kl(old, ref)
         rewards, advantage, returns = compute_advantages(config, transitions, num_rows, scaler,
-                                                         old_values, answer_kl)
+                                                         old_values, answer_kl, world)
         t2 = time.perf_counter()
         bar.set_description_str("rlft train [update]")
         update_stats = ppo_update(config, engine, transitions, old, ref, advantage, returns,
@@ -387,6 +439,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             "rollout/coverage": float(np.mean(rollout.coverage)),
             # Per answer token: the k1 estimate of KL(pi_old || pi_ref) on the samples.
             "rollout/kl_ref": float(answer_kl.sum() / max(1, sum(answer_tokens))),
+            **sampler_gap(transitions, old),
             "rollout/transitions": float(len(transitions)),
             "rollout/answer_tokens": float(np.mean(answer_tokens)),
             **update_stats,
@@ -402,15 +455,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
         else:
             metrics["env/win_rate"] = float(np.mean(rollout.winner == 1))
             metrics["env/loss_rate"] = float(np.mean(rollout.winner == 2))
+        metrics = reduce_metrics(metrics, world)
         log.log(iteration, metrics)
         log.samples(iteration, samples_of(rollout, config.run.sample_rollouts))
         bar.update(1)
         bar.set_postfix_str(progress_text(metrics))
         # Every rank takes the same decision: one stopping alone would wait in the checkpoint
         # barrier while the others start the next iteration.
-        done = iteration + 1 == config.run.iterations or agree_any(
-            bool(config.run.time_limit_s)
-            and time.perf_counter() - started > config.run.time_limit_s, world)
+        done = iteration + 1 == config.run.iterations or out_of_time(
+            config.run.time_limit_s, started, time.perf_counter() - t0, world)
         every = config.run.checkpoint_every
         if (every and (iteration + 1) % every == 0) or done:
             save_checkpoint(engine, checkpoints, iteration + 1,

@@ -145,8 +145,9 @@ def answer_logprobs(module: Any, batch: TokenBatch, temperature: float = 1.0,
                     with_entropy: bool = False
                     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Log-probs [N, L] of the answer tokens under `module` (a PolicyWithValue or a DeepSpeed
-    engine around one), the per-token entropy [N, L] if asked, and state values [N] if the
-    module has a value head."""
+    engine around one), the per-token entropy [N, L] if asked (for logging: it has no
+    gradient, so no [N, L, vocab] graph is kept for it), and state values [N] if the module
+    has a value head."""
     logits, values = module(batch.prefix_ids, batch.input_ids, batch.attention_mask,
                             batch.logit_columns, batch.value_columns)
     expected = tuple(batch.answer_ids.shape)
@@ -157,5 +158,8 @@ def answer_logprobs(module: Any, batch: TokenBatch, temperature: float = 1.0,
             "get_output_embeddings() returns, which rlft restricts to the answer positions")
     logp_all = torch.log_softmax(logits.float() / temperature, dim=-1)
     logp = logp_all.gather(-1, batch.answer_ids.unsqueeze(-1)).squeeze(-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else None
+    entropy = None
+    if with_entropy:
+        with torch.no_grad():
+            entropy = -(logp_all.exp() * logp_all).sum(-1)
     return logp, entropy, values.float() if values is not None else None

@@ -22,16 +22,21 @@ class RewardScaler:
         self.epsilon = epsilon
         self.return_stats = RunningMeanStd(shape=())
 
-    def scale(self, rewards: np.ndarray, present: np.ndarray) -> np.ndarray:
+    def scale(self, rewards: np.ndarray, present: np.ndarray,
+              update_with: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """rewards, present: [rows, steps] of one rollout, every row one episode from step 0
         (present is False after a row ended). Updates the running statistics with every
-        present step's discounted return so far, then divides all rewards by their std."""
+        present step's discounted return so far, then divides all rewards by their std.
+        update_with: the (rewards, present) the statistics learn from instead, e.g. every
+        rank's rollout, so that all ranks scale alike and rank 0's checkpoint resumes them."""
         rewards = np.where(present, np.asarray(rewards, dtype=np.float64), 0.0)
-        running = np.zeros(rewards.shape[0])
-        for step in range(rewards.shape[1]):
-            running = self.gamma * running + rewards[:, step]
-            if present[:, step].any():
-                self.return_stats.update(running[present[:, step]])
+        seen, seen_present = (rewards, present) if update_with is None else update_with
+        seen = np.where(seen_present, np.asarray(seen, dtype=np.float64), 0.0)
+        running = np.zeros(seen.shape[0])
+        for step in range(seen.shape[1]):
+            running = self.gamma * running + seen[:, step]
+            if seen_present[:, step].any():
+                self.return_stats.update(running[seen_present[:, step]])
         return rewards / np.sqrt(self.return_stats.var + self.epsilon)
 
     def state_dict(self) -> dict[str, float]:

@@ -23,6 +23,7 @@ class Transition:
     env_reward: float
     invalid: bool       # no valid action parsed: a random one was executed (-5 shaping)
     novel: bool         # the executed action had not been tried before in this episode
+    sampled_logprobs: list[float]  # the sampler's log-probs of answer_ids; [] if not sampled
 
 
 def collect(env: Any, agent: Any, seed: int, any_active: Callable[[bool], bool] = bool,
@@ -44,7 +45,8 @@ def transitions_of(rollout: Rollout) -> list[Transition]:
         out.append(Transition(
             row=row, step=step, prompt_ids=record.prompt_ids, answer_ids=record.answer_ids,
             env_reward=float(rollout.rewards[row, step]), invalid=record.invalid,
-            novel=bool(action not in rollout.actions[row, :step])))
+            novel=bool(action not in rollout.actions[row, :step]),
+            sampled_logprobs=record.sampled_logprobs))
     return out
 
 

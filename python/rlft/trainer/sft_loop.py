@@ -19,7 +19,8 @@ import torch
 
 from rlft.trainer.checkpoint import checkpoint_to_resume, load_checkpoint, save_checkpoint
 from rlft.trainer.config import ConfigError, TrainConfig, validate
-from rlft.trainer.engine import World, agree_any, build_engine, init_world
+from rlft.trainer.engine import (World, agree_any, build_engine, deepspeed_config, init_world,
+                                 out_of_time, use_bf16)
 from rlft.trainer.evaluate import evaluate_policy, finish_run
 from rlft.trainer.policy_analyses import analyse_start_and_final
 from rlft.trainer.provenance import write_run_end, write_run_start
@@ -152,6 +153,7 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
     resume_tag = checkpoint_to_resume(config, out)
     world: World = init_world(config.engine.threads)
     validate(config, world.size)
+    deepspeed_config(config, world, use_bf16(config, world))  # its ConfigErrors, before work
     torch.manual_seed(config.run.seed)
     manifest, records = load_sft_records(config)
     train_records, val_records = split_by_episode(records, config.sft.val_fraction,
@@ -225,9 +227,8 @@ def train_sft(config: TrainConfig) -> dict[str, Any]:
         window["seconds"] += time.perf_counter() - t0
         window["steps"] += 1
         bar.update(1)
-        done = step + 1 == steps or agree_any(   # the same decision on every rank
-            bool(config.run.time_limit_s)
-            and time.perf_counter() - started > config.run.time_limit_s, world)
+        done = step + 1 == steps or out_of_time(config.run.time_limit_s, started,
+                                                time.perf_counter() - t0, world)
         if (step + 1) % config.sft.log_every == 0 or done:
             metrics = {
                 "sft/loss": window["loss"] / window["micro"],

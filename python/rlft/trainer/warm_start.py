@@ -117,12 +117,18 @@ def fit_answers(lm: torch.nn.Module, tokenizer: Any,
     return losses
 
 
+def training_bytes(lm: torch.nn.Module) -> int:
+    """What fit_answers holds beside activations: the trainable weights, their gradients and
+    AdamW's two moments, all in the weights' dtypes (about 74 GB for a 9B bf16 model)."""
+    return sum(4 * p.numel() * p.element_size() for p in lm.parameters() if p.requires_grad)
+
+
 def supervised_warm_start(lm: torch.nn.Module, tokenizer: Any, env: Any, prompt_config: Any,
                           expert: TextExpert, steps: int, batch_size: int, lr: float, seed: int,
                           max_prompt_tokens: int, device: torch.device) -> list[float]:
     """Supervised steps (loss on answer tokens only, constant `lr`) on `expert`'s examples;
-    returns the loss of every step. Deterministic for a seed, so every rank ends with the same
-    weights."""
+    returns the loss of every step. Deterministic for a seed on the CPU; CUDA's backward is
+    not bitwise reproducible, so ranks may end apart (the trainer then takes rank 0's)."""
     prompts, answers = expert_examples(env, tokenizer, prompt_config, expert, steps * batch_size,
                                        seed, max_prompt_tokens)
     batches = ((prompts[step * batch_size:(step + 1) * batch_size],
