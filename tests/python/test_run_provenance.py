@@ -146,6 +146,7 @@ def _fake_results() -> dict:
     policy = {key: 0.5 for key in ("final_regret", "final_regret_ci95", "coverage_final",
                                    "coverage_final_ci95", "invalid_rate", "shaped_return",
                                    "shaped_return_ci95")}
+    policy["per_instance"] = {"final_regret": [0.5], "coverage_final": [0.5]}
     diff = {"mean": 0.0, "ci_low": -0.1, "ci_high": 0.1}
     return {"policies": {"start policy": policy, "final policy": policy},
             "paired": {"final_regret": diff, "coverage_final": diff},
