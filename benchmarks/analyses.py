@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from provenance import commit
+from provenance import stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "knowing_doing": lambda: knowing_doing(model, sizes, runs / "knowing_doing"),
     }
     results: dict[str, Any] = {
-        "model": model, "weights": MODELS[model][1], "commit": commit(),
+        "model": model, "weights": MODELS[model][1], **stamp(vars(args)),
         "sizes": asdict(sizes), "threads": args.threads, "cpus": os.cpu_count(),
         "python": sys.version.split()[0], "torch": torch.__version__,
         "answer_prefix_parse": "the completion's first line, read as 'ACTION=' + that line",
@@ -342,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         results[part], results["cost"][part] = timed(run)
         results["cost"]["total_wall_s"] = round(time.perf_counter() - started, 1)
         results["cannot"] = cannot(results)
+        results.update(stamp(vars(args)))   # now with the modules this part imported
         out.write_text(json.dumps(results, indent=2) + "\n")  # after each part: a cut run keeps it
         print(f"[analyses] {part}: {results['cost'][part]}", flush=True)
     print(f"wrote {out}")

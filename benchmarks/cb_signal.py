@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from provenance import commit
+from provenance import stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,7 +68,9 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true",
                         help="write into a temporary directory (a test)")
     args = parser.parse_args()
-    result = {"commit": commit(), **measure(args.config.resolve())}
+    result = measure(args.config.resolve())
+    config = os.path.relpath(args.config.resolve(), ROOT)   # no machine's folders in results
+    result.update(stamp({"config": config, "smoke": args.smoke}, inputs=[config]))
     text = json.dumps(result, indent=2) + "\n"
     print(text, end="")
     if args.smoke:

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_bandits  # noqa: E402
 import bench_tic_tac_toe  # noqa: E402
+from provenance import stamp  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "envs.json"
 
@@ -61,6 +62,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "processor": platform.processor() or platform.machine()},
         "seconds_per_case": args.seconds,
+        **stamp(vars(args)),
     }, indent=2) + "\n")
     print(f"wrote {out}")
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import stamp
 
 from rlft.text.parser import ActionParser, ReferenceActionParser
 
@@ -111,6 +112,7 @@ def main() -> None:
         "threads": 1,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),
+        **stamp(vars(opts)),
     }
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(result, indent=2) + "\n")

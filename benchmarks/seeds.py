@@ -24,7 +24,9 @@ the run recorded them: for a resumed run, the time it was stopped counts too). T
 the RL phases come from metrics.jsonl and count every iteration, resumed or not. Writes
 benchmarks/results/<name>.json with the config, the overrides, the rows, "commit": the one
 commit all rows were trained on (a sweep whose rows disagree stops with an error: re-run it
-with --retrain), and "assembled_by": the checkout's commit when the table was written.
+with --retrain), "settings", "code": the runs' own per-file code records (each run's
+provenance.json; benchmarks/provenance.py: stamp) with this script's, and "assembled_by": the
+checkout's commit when the table was written.
 --smoke runs a toy-size sweep into a temporary directory.
 """
 
@@ -41,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from provenance import commit
+from provenance import commit, stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "python" / "rlft" / "train.py"
@@ -102,6 +104,8 @@ def reuse_reason(provenance: dict[str, Any] | None, digest: str, argv: list[str]
         return f"trained with another command line: {provenance.get('argv')}"
     if "finished_unix" not in provenance:
         return UNFINISHED
+    if not isinstance(provenance.get("code"), dict):
+        return "no per-file code record (recorded by older code)"
     return None
 
 
@@ -227,7 +231,7 @@ def main() -> int:
         to_train.append(seed)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(lambda seed: train_seed(argvs[seed]), to_train))
-    rows, env = [], ""
+    rows, runs_code, env = [], [], ""
     for seed, out_dir in out_dirs.items():
         provenance = read_provenance(out_dir)
         reason = reuse_reason(provenance, digest, argvs[seed])
@@ -236,12 +240,17 @@ def main() -> int:
         results = json.loads((out_dir / "results.json").read_text())
         env = results["eval"]["env"]
         rows.append(row(seed, results, provenance, training_log(out_dir)))
+        runs_code.append(provenance["code"])
     table = markdown(env, rows)
     print(table, end="")
     out = (root / "results" if scratch else ROOT / "benchmarks" / "results") / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"commit": shared_commit(rows), "assembled_by": commit(),
-                               "config": args.config, "env": env,
+    settings = {"config": args.config, "overrides": overrides, "seeds": args.seeds,
+                "name": args.name}
+    # The runs' commit and code: what trained them, not what the checkout holds now.
+    provenance = {**stamp(settings, runs_code=runs_code), "commit": shared_commit(rows)}
+    out.write_text(json.dumps({**provenance, "assembled_by": commit(), "config": args.config,
+                               "env": env,
                                "overrides": overrides, "rows": rows, "table": table},
                               indent=2) + "\n")
     print(f"wrote {out}")

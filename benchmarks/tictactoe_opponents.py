@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from provenance import commit
+from provenance import stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 OPPONENTS = ("random", "mcts")
@@ -120,7 +120,10 @@ def play_and_write(runs: list[Path], opponents: list[str], players: list[str],
     table = markdown(entries)
     print(table, end="")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"commit": commit(), "opponents": opponents, "players": players,
+    # The players' code is this process's; the models are the runs' exports (their own
+    # provenance.json, whose commit each entry names).
+    settings = {"runs": [str(run) for run in runs], "opponents": opponents, "players": players}
+    out.write_text(json.dumps({**stamp(settings), "opponents": opponents, "players": players,
                                "runs": entries, "table": table,
                                "wall_s": time.perf_counter() - started}, indent=2) + "\n")
     print(f"wrote {out}")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from exploit_probe import probe, probe_states
-from provenance import commit
+from provenance import stamp
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {"mab": "configs/cpu_default.yaml", "tictactoe": "configs/tictactoe_cpu.yaml",
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(ROOT / CONFIGS["mab"])
     states, labels = probe_states(config, args.states, args.seed)
     report: dict[str, Any] = {
-        "commit": commit(), "model": args.model, "manifest": manifest,
+        "commit": None, "model": args.model, "manifest": manifest,
         "settings": {"states": len(states), "probe_seed": args.seed,
                      "episodes": args.episodes, "seeds": args.seeds, "configs": CONFIGS},
         "exploit_probe": probe(args.model, config, states, labels),
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["checks"] = checks(report)
     report["wall_s"] = time.perf_counter() - started
+    report.update(stamp({**report["settings"], "model": args.model}, inputs=CONFIGS.values()))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     probe_rows = report["exploit_probe"]["by_tried_arms"]

@@ -70,7 +70,7 @@ import numpy as np
 os.environ.setdefault("DS_ACCELERATOR", "cpu")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from provenance import commit  # noqa: E402
+from provenance import stamp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "trainer.json"
@@ -779,7 +779,7 @@ def main() -> None:
 
     results: dict[str, Any] = {"machine": platform.machine(), "cpus": os.cpu_count(),
                                "python": platform.python_version(), "torch": torch.__version__,
-                               "commit": commit(), "repeats": repeats, "smoke": args.smoke,
+                               "repeats": repeats, "smoke": args.smoke,
                                "config": "configs/cpu_default.yaml "
                                          + " ".join([*OVERHEAD_OVERRIDES, *smoke])}
     if not args.skip_rss:
@@ -804,6 +804,9 @@ def main() -> None:
                                      rows=4 if args.smoke else 16,
                                      new_tokens=4 if args.smoke else 64, repeats=repeats,
                                      history=3 if args.smoke else 8))
+    # The ZeRO launches ran benchmarks/zero_rss.py and python/rlft/train.py's modules.
+    results.update(stamp(vars(args), inputs=["benchmarks/zero_rss.py", "configs/cpu_default.yaml",
+                                              *[f"configs/ds/zero{s}.json" for s in STAGES]]))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

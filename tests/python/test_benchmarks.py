@@ -60,6 +60,15 @@ def test_envs_and_parser_smoke(tmp_path):
     assert json.loads((tmp_path / "parser.json").read_text())["num_texts"] == 100
 
 
+def test_gguf_quantisation_smoke(tmp_path):
+    out = tmp_path / "gguf.json"
+    _run("gguf_quantisation.py", "--smoke", "--out", str(out))
+    smollm2 = json.loads(out.read_text())["smollm2-135m"]
+    assert sum(smollm2["type_share"].values()) == pytest.approx(1.0)
+    assert smollm2["fp32_bytes"] == 4 * smollm2["parameters"]
+    assert smollm2["role_type_share"]["token_embd"] == {"Q8_0": 1.0}
+
+
 def test_seeds_smoke():
     result = _run("seeds.py", "--smoke")
     assert "| 0 |" in result.stdout and "wrote" in result.stdout
@@ -103,7 +112,12 @@ def test_analyses_smoke(tmp_path):
     assert set(results["greediness_prefix"]) == {"K10_no_cot_prefix", "K20_no_cot_prefix"}
     for name, entry in results["greediness_prefix"].items():
         assert len(entry["coverage_model_by_step"]) == results["sizes"]["prefix_horizon"], name
-    assert 0 <= results["frequency_bias"]["F_f"] <= 1
+    # Shares of the scored contexts: whole counts of them, the three classes partitioning them.
+    bias = results["frequency_bias"]
+    assert bias["F_f"] + bias["F_g"] + bias["F_o"] == pytest.approx(1.0)
+    for share in ("F_f", "F_g", "F_o"):
+        count = bias[share] * bias["contexts"]
+        assert count == pytest.approx(round(count)), share
     assert "values_parsed_rate" in results["knowing_doing"]
     # The random-init model writes nothing readable: each part says so.
     assert any("knowing-doing" in line for line in results["cannot"])

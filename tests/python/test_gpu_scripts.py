@@ -70,7 +70,8 @@ def test_gpu_real_model_cpu_twin_joins_converts_and_compares(tmp_path):
     train = report["train"]
     assert train["status"] == "passed" and train["iterations"] == 1
     for policy in (train["start"], train["final"]):
-        assert 0.0 <= policy["invalid_rate"] <= 1.0 and policy["num_episodes"] == 2
+        # A random-init model writes no 'ACTION=<label>' in 8 tokens: every step is invalid.
+        assert policy["invalid_rate"] == 1.0 and policy["num_episodes"] == 2
     assert set(train["paired"]) == {"final_regret", "coverage_final", "shaped_return"}
     assert set(train["baselines"]) == {"random", "greedy", "ucb"}
 

@@ -23,12 +23,7 @@ class ScriptedLLMAgent(LLMAgent):
 
     def _ask_model(self, prompts):
         self.prompts_seen.extend(prompts)
-        samples = self.exploration.self_consistency
-        answers = [self.answer(p, i) for p in prompts for i in range(samples)]
-        if samples == 1:
-            return answers, list(prompts), None
-        return [self._majority(answers[i * samples:(i + 1) * samples])
-                for i in range(len(prompts))], list(prompts), None
+        return [self.answer(p) for p in prompts], list(prompts), None
 
 
 def _records(rollout):
@@ -55,8 +50,7 @@ def test_model_without_chat_template_plays_through_the_plain_text_format(tiny_mo
     plain = copy.deepcopy(tokenizer)
     plain.chat_template = None  # as a base model's tokenizer
     env = make("mab", num_envs=2, seed=0, num_arms=5, horizon=2)
-    agent = LLMAgent(model, plain, env, sampling=SamplingConfig(max_new_tokens=4),
-                     exploration=ExplorationConfig(self_correction=True))
+    agent = LLMAgent(model, plain, env, sampling=SamplingConfig(max_new_tokens=4))
     rollout = run_episodes(env, agent, num_episodes=1, seed=0)
     assert ((rollout.actions >= 0) & (rollout.actions < 5)).all()
     prompt = rollout.steps[0][0].prompt
@@ -77,7 +71,7 @@ def test_greedy_generation_is_deterministic_and_batch_independent(tiny_model):
 
 def test_valid_answers_are_executed():
     env = make("mab", num_envs=3, seed=1, num_arms=5, horizon=4)
-    agent = ScriptedLLMAgent(env, lambda prompt, i: "I think red is best. ACTION=red")
+    agent = ScriptedLLMAgent(env, lambda prompt: "I think red is best. ACTION=red")
     rollout = run_episodes(env, agent, seed=0)
     assert (rollout.actions == 2).all()  # red is the third button label
     assert not rollout.invalid.any()
@@ -85,7 +79,7 @@ def test_valid_answers_are_executed():
 
 def test_unparsable_answer_plays_random_arm_and_is_flagged():
     env = make("mab", num_envs=16, seed=1, num_arms=5, horizon=2)
-    agent = ScriptedLLMAgent(env, lambda prompt, i: "I am not sure.")
+    agent = ScriptedLLMAgent(env, lambda prompt: "I am not sure.")
     rollout = run_episodes(env, agent, seed=0)
     records = _records(rollout)
     assert all(r.invalid and r.status == "NO_MATCH" for r in records)
@@ -94,7 +88,7 @@ def test_unparsable_answer_plays_random_arm_and_is_flagged():
 
 def test_try_all_forces_every_untried_arm_first():
     env = make("mab", num_envs=2, seed=1, num_arms=4, horizon=6)
-    agent = ScriptedLLMAgent(env, lambda prompt, i: "ACTION=blue",
+    agent = ScriptedLLMAgent(env, lambda prompt: "ACTION=blue",
                              exploration=ExplorationConfig(try_all=True))
     rollout = run_episodes(env, agent, seed=0)
     assert rollout.actions[:, :4].tolist() == [[0, 1, 2, 3]] * 2
@@ -106,7 +100,7 @@ def test_try_all_forces_every_untried_arm_first():
 
 def test_epsilon_one_always_explores_with_template_rationale():
     env = make("mab", num_envs=8, seed=1, num_arms=5, horizon=3)
-    agent = ScriptedLLMAgent(env, lambda prompt, i: "ACTION=blue",
+    agent = ScriptedLLMAgent(env, lambda prompt: "ACTION=blue",
                              exploration=ExplorationConfig(epsilon=1.0))
     records = _records(run_episodes(env, agent, seed=0))
     assert len(records) == 24
@@ -114,14 +108,75 @@ def test_epsilon_one_always_explores_with_template_rationale():
     assert not agent.prompts_seen  # the model was never asked
 
 
-def test_self_consistency_majority_vote():
+class ScriptedGenerator:
+    """A generation engine behind the agent's interface whose answer to the i-th prompt of a
+    generate() call is `answer(prompt_text, i)`: the agent's own sampling, grouping, voting
+    and second turns run on it unchanged. Keeps every call's prompt texts."""
+
+    def __init__(self, tokenizer, answer):
+        self.tokenizer, self.answer, self.calls = tokenizer, answer, []
+
+    def start_rollout(self, prefix_ids):
+        pass
+
+    def generate(self, prompts, sampling, seed):
+        from rlft.agents.generation import Generations
+
+        texts = [self.tokenizer.decode(p) for p in prompts]
+        self.calls.append(texts)
+        answers = [self.answer(text, i) for i, text in enumerate(texts)]
+        ids = [self.tokenizer(a, add_special_tokens=False)["input_ids"] for a in answers]
+        return Generations(texts=answers, prompt_ids=[list(p) for p in prompts], token_ids=ids)
+
+
+def test_self_consistency_majority_vote(tiny_model):
+    """Each row's prompt is sampled 4 times in one call (its samples side by side) and the
+    most frequent valid label wins: row 0 votes red, green, green, unparsable -> green; row 1
+    votes blue, red, blue, green -> blue."""
+    _, tokenizer = tiny_model
+    votes = ["ACTION=red", "ACTION=green", "ACTION=green", "nothing",
+             "ACTION=blue", "ACTION=red", "ACTION=blue", "ACTION=green"]
+    engine = ScriptedGenerator(tokenizer, lambda text, i: votes[i])
     env = make("mab", num_envs=2, seed=1, num_arms=5, horizon=2)
-    answers = ["ACTION=red", "ACTION=green", "ACTION=green", "nothing"]
-    agent = ScriptedLLMAgent(env, lambda prompt, i: answers[i],
-                             sampling=SamplingConfig(temperature=1.0),
-                             exploration=ExplorationConfig(self_consistency=4))
+    agent = LLMAgent(None, tokenizer, env, sampling=SamplingConfig(temperature=1.0),
+                     exploration=ExplorationConfig(self_consistency=4), generator=engine)
     rollout = run_episodes(env, agent, seed=0)
-    assert (rollout.actions == 1).all()
+    assert rollout.actions.tolist() == [[1, 1], [0, 0]]  # blue, green, red are labels 0-2
+    assert not rollout.invalid.any()
+    assert [len(call) for call in engine.calls] == [8, 8]  # one call per step
+    for call in engine.calls:  # each row's prompt four times in a row
+        assert call[:4] == [call[0]] * 4 and call[4:] == [call[4]] * 4
+    assert [r.generation for r in _records(rollout)] == ["ACTION=green", "ACTION=blue"] * 2
+
+
+@pytest.mark.parametrize("template", [True, False])
+def test_self_correction_executes_the_second_answer(tiny_model, template):
+    """The second turn shows the model its first answer and the request to check it, in the
+    chat format (or the plain-text Q:/A: one); the second answer is the one executed."""
+    from rlft.text.templates import SELF_CORRECTION_MESSAGE
+
+    _, tokenizer = tiny_model
+    if not template:
+        tokenizer = copy.deepcopy(tokenizer)
+        tokenizer.chat_template = None  # as a base model's tokenizer
+    engine = ScriptedGenerator(tokenizer, lambda text, i: "ACTION=green"
+                               if SELF_CORRECTION_MESSAGE in text else f"ACTION=red {i}")
+    env = make("mab", num_envs=2, seed=1, num_arms=5, horizon=2)
+    agent = LLMAgent(None, tokenizer, env, generator=engine,
+                     exploration=ExplorationConfig(self_correction=True))
+    rollout = run_episodes(env, agent, seed=0)
+    assert (rollout.actions == 1).all() and not rollout.invalid.any()
+    assert [len(call) for call in engine.calls] == [2, 2, 2, 2]  # per step: first, second turn
+    start = "<|im_start|>user\nYou are a bandit" if template else "Q: You are a bandit"
+    for first, second in zip(engine.calls[0::2], engine.calls[1::2]):
+        for row in range(2):
+            assert first[row].startswith(start) and SELF_CORRECTION_MESSAGE not in first[row]
+            # One chat: this row's prompt, its own first answer, then the request.
+            assert second[row].startswith(start)
+            answer = second[row].index(f"ACTION=red {row}")
+            assert second[row].index("What do you predict next") < answer \
+                < second[row].index(SELF_CORRECTION_MESSAGE)
+    assert all(r.generation == "ACTION=green" for r in _records(rollout))
 
 
 def test_self_consistency_needs_sampling():
@@ -135,7 +190,7 @@ def test_context_randomisation_maps_labels_back():
     executed arms must be the env actions behind those labels, hence varied."""
     env = make("mab", num_envs=4, seed=1, num_arms=5, horizon=5)
 
-    def first_label(prompt, i):
+    def first_label(prompt):
         listed = prompt.split("labeled ", 1)[1].split(".", 1)[0].split(", ")
         return f"ACTION={listed[0]}"
 
@@ -148,7 +203,7 @@ def test_context_randomisation_maps_labels_back():
 
 def test_tic_tac_toe_occupied_cell_is_an_illegal_answer():
     env = make("tictactoe", num_envs=4, seed=0, opponent="random")
-    agent = ScriptedLLMAgent(env, lambda prompt, i: "ACTION=4")
+    agent = ScriptedLLMAgent(env, lambda prompt: "ACTION=4")
     rollout = run_episodes(env, agent, seed=0)
     records = rollout.records()  # (game, move, record) of the moves inside the first game
     first_moves = [(row, r) for row, step, r in records if step == 0]

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from rlft.text import templates
-from rlft.text.chat import (format_chat, format_plain_text, format_prompt, format_prompts,
+from rlft.text.chat import (format_chat, format_plain_text, format_prompt,
                             merge_system_message, shared_chat_prefix, supports_system_role)
 from rlft.text.env_prompts import (CbPrompter, LabelShuffler, MabPrompter, PromptBatch,
-                                   TicTacToePrompter, random_label_permutations)
+                                   TicTacToePrompter)
 from rlft.text.history import HistoryStep, InteractionHistory
 from rlft.text.prompts import (CbContext, CbTask, MabTask, PromptConfig, PromptStyle,
                                board_string, describe_user, epsilon_greedy_rationale, format_number,
@@ -395,10 +395,6 @@ def test_label_shuffler_is_per_row_and_fresh_each_step() -> None:
     assert not np.array_equal(draws[0], draws[1])
     assert not np.array_equal(draws[0][0], draws[0][1])
     assert not np.array_equal(LabelShuffler(2, 10, seed=8).draw(), LabelShuffler(2, 10, 7).draw())
-    perms = random_label_permutations(np.random.default_rng(0), 6, 5)
-    assert perms.shape == (6, 5) and all(sorted(p) == list(range(5)) for p in perms.tolist())
-    with pytest.raises(TypeError, match="Generator"):
-        random_label_permutations(np.random.RandomState(0), 2, 2)  # type: ignore[arg-type]
 
 
 def test_prompt_batch_maps_labels_back() -> None:
@@ -672,8 +668,6 @@ def test_system_role_detection_and_merge() -> None:
         format_prompt(gemma, "hi", SYSTEM_TEXT, system_role=True)
     assert format_prompt(gemma, "hi") == ("<bos><start_of_turn>user\nhi<end_of_turn>\n"
                                           "<start_of_turn>model\n")
-    assert format_prompts(chatml, ["a", "b"]) == [format_prompt(chatml, "a"),
-                                                  format_prompt(chatml, "b")]
 
 
 def test_system_role_probe_is_cached_per_template() -> None:
@@ -703,8 +697,6 @@ def test_chat_input_errors() -> None:
         format_chat(chatml, [{"role": "user", "content": "x"}, {"role": "system", "content": "y"}])
     with pytest.raises(TypeError, match="content"):
         format_chat(chatml, [{"role": "user", "content": 3}])  # type: ignore[dict-item]
-    with pytest.raises(TypeError, match="sequence of strings"):
-        format_prompts(chatml, "hi")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="user message"):
         merge_system_message([{"role": "system", "content": "x"}])
     multi = [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"},

@@ -79,6 +79,9 @@ def test_run_start_and_end_round_trip(tmp_path, stamped):
     write_run_end(tmp_path, True)
     record = json.loads((tmp_path / "provenance.json").read_text())
     assert record["finished_unix"] == 110.0 and record["wall_s"] == 10.0
+    # The code it ran, file by file: this module among them, and the config it names.
+    assert record["code"]["python/rlft/trainer/provenance.py"] == \
+        provenance.file_sha256(Path(provenance.__file__))
 
 
 def test_resume_keeps_the_first_start(tmp_path, stamped):
@@ -114,7 +117,7 @@ def test_other_ranks_write_nothing(tmp_path, stamped):
 
 ARGV = ["python/rlft/train.py", "--config", "c.yaml", "run.seed=0", "run.out_dir=runs/x"]
 FINISHED = {"commit": "abc123", "code_digest": "d" * 64, "started_unix": 1.0, "argv": ARGV,
-            "finished_unix": 2.0, "wall_s": 1.0}
+            "finished_unix": 2.0, "wall_s": 1.0, "code": {"python/rlft/x.py": "f" * 64}}
 
 
 @pytest.mark.parametrize("record, argv, reason", [
@@ -124,6 +127,7 @@ FINISHED = {"commit": "abc123", "code_digest": "d" * 64, "started_unix": 1.0, "a
     ({**FINISHED, "code_digest": "e" * 64}, ARGV, "other code"),
     ({**FINISHED, "code_digest": provenance.MIXED}, ARGV, "other code"),
     (FINISHED, [*ARGV, "env.horizon=3"], "another command line"),
+    ({k: v for k, v in FINISHED.items() if k != "code"}, ARGV, "no per-file code record"),
     (FINISHED, ARGV, None),
 ])
 def test_seeds_reuses_only_a_finished_run_of_the_same_code_and_command(record, argv, reason):
@@ -142,10 +146,11 @@ def _fake_results() -> dict:
     policy = {key: 0.5 for key in ("final_regret", "final_regret_ci95", "coverage_final",
                                    "coverage_final_ci95", "invalid_rate", "shaped_return",
                                    "shaped_return_ci95")}
+    policy["per_instance"] = {"final_regret": [0.5], "coverage_final": [0.5]}
     diff = {"mean": 0.0, "ci_low": -0.1, "ci_high": 0.1}
     return {"policies": {"start policy": policy, "final policy": policy},
             "paired": {"final_regret": diff, "coverage_final": diff},
-            "eval": {"episodes": 2, "seeds": 1}}
+            "eval": {"episodes": 2, "seeds": 1, "env": "mab"}}
 
 
 def test_seeds_sweep_reuses_retrains_and_stamps_rows(tmp_path, stamped, capsys):
@@ -212,3 +217,28 @@ def test_only_code_changes_make_a_checkout_dirty(tmp_path):
     assert provenance._checkout_commit(tmp_path) == clean
     (tmp_path / "python" / "m.py").write_text("x = 2\n")
     assert provenance._checkout_commit(tmp_path) == clean + "+dirty"
+
+
+def test_code_files_name_what_ran_and_find_what_changed(tmp_path):
+    """Imported rlft and repository modules, C++ sources (the core is imported), the package's
+    data and the inputs, by repository path; stale_files finds an edit and a removal."""
+    import hashlib
+
+    code = provenance.code_files(REPO, [REPO / "configs" / "cpu_default.yaml"])
+    for name in ("python/rlft/trainer/provenance.py", "benchmarks/seeds.py",
+                 "cpp/rlft/envs/tic_tac_toe.cpp", "CMakeLists.txt", "configs/cpu_default.yaml"):
+        assert code[name] == hashlib.sha256((REPO / name).read_bytes()).hexdigest(), name
+    # Repository files only: not the installed libraries this process imported.
+    assert all((REPO / name).is_file() for name in code) and len(code) < 1000
+    assert not any(name.startswith("configs/") for name in code
+                   if name != "configs/cpu_default.yaml")         # only the config it read
+    assert provenance.stale_files(code, REPO) == []
+    copy = tmp_path / "tree"
+    for name in ("benchmarks/seeds.py", "configs/cpu_default.yaml"):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes((REPO / name).read_bytes())
+    (copy / "benchmarks" / "seeds.py").write_text("# edited\n")
+    record = {name: code[name] for name in ("benchmarks/seeds.py", "configs/cpu_default.yaml",
+                                            "cpp/rlft/envs/tic_tac_toe.cpp")}
+    assert provenance.stale_files(record, copy) == ["benchmarks/seeds.py",
+                                                    "cpp/rlft/envs/tic_tac_toe.cpp"]

@@ -21,6 +21,7 @@ from rlft.trainer.config import ConfigError, load_config
 from rlft.trainer.policy import PolicyWithValue, collate
 from rlft.trainer.sft_loop import (load_sft_records, split_by_episode, step_indices,
                                    target_nll)
+from rank_checks import assert_ranks_agreed
 from sft_helpers import data_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -236,11 +237,14 @@ def test_sft_on_two_ranks_with_the_deepspeed_launcher(tmp_path):
     make_dataset(data_config(kind="minimax", env="tictactoe", episodes=16, num_envs=8,
                             out=str(data)))
     out = tmp_path / "ttt"
-    _run(["--config", str(REPO / "configs" / "sft_tictactoe.yaml"), f"sft.dataset={data}",
-          f"run.out_dir={out}", "sft.steps=3", "sft.log_every=1", "optim.batch_size=8",
-          "optim.micro_batch_size=2", "engine.zero_stage=2", "eval.at_start=false",
-          "eval.episodes=4", "eval.baselines=[]", "run.export=false", "run.progress=false",
-          "model.tiny_layers=2", "model.tiny_hidden=128"],
-         launcher=["deepspeed", "--num_gpus", "2", "--master_port", str(_free_port())])
+    result = _run(["--config", str(REPO / "configs" / "sft_tictactoe.yaml"),
+                   f"sft.dataset={data}",
+                   f"run.out_dir={out}", "sft.steps=3", "sft.log_every=1",
+                   "optim.batch_size=8", "optim.micro_batch_size=2", "engine.zero_stage=2",
+                   "eval.at_start=false", "eval.episodes=4", "eval.baselines=[]",
+                   "run.export=false", "run.progress=false", "model.tiny_layers=2",
+                   "model.tiny_hidden=128"],
+                  launcher=["deepspeed", "--num_gpus", "2", "--master_port", str(_free_port())])
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["iteration"] for r in rows] == [0, 1, 2]
+    assert_ranks_agreed(result.stdout, 3, zero_stage=2)

@@ -127,14 +127,6 @@ def format_prompt(tokenizer: Any, prompt: str, system: str | None = None,
     return format_chat(tokenizer, messages, system_role)
 
 
-def format_prompts(tokenizer: Any, prompts: Sequence[str], system: str | None = None,
-                   system_role: bool | None = None) -> list[str]:
-    """``format_prompt`` for a batch of prompts."""
-    if isinstance(prompts, str):
-        raise TypeError("prompts must be a sequence of strings, not one string")
-    return [format_prompt(tokenizer, prompt, system, system_role) for prompt in prompts]
-
-
 # --- the plain-text format, for tokenizers without a chat template ---------------------------
 # Base models (Gemma 3 270M) ship no chat template. Their prompts are the classic "Q: ... A:"
 # transcript, which got Gemma 3 270M to answer in the ACTION= format more often than other cues

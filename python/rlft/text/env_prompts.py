@@ -33,16 +33,6 @@ from rlft.text.prompts import (TTT_LABELS, CbContext, CbTask, MabTask, PromptCon
                                tictactoe_shared_text)
 
 
-def random_label_permutations(rng: np.random.Generator, num_rows: int,
-                              num_actions: int) -> np.ndarray:
-    """int32[rows, actions]: one independent permutation per row from ``rng``; row r shows env
-    action a under label index ``result[r, a]``."""
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy Generator, got {type(rng).__name__}")
-    base = np.tile(np.arange(num_actions, dtype=np.int32), (num_rows, 1))
-    return rng.permuted(base, axis=1)
-
-
 class LabelShuffler:
     """Per-row label permutations, a fresh one per draw.
 

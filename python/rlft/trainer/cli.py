@@ -7,7 +7,8 @@ import os
 import sys
 from typing import Sequence
 
-DEFAULT_CONFIG = "cpu_default.yaml"
+from rlft.trainer.config import DEFAULT_CONFIG
+
 
 
 def build_parser() -> argparse.ArgumentParser:

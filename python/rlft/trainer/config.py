@@ -22,6 +22,10 @@ def _help(text: str, **kwargs: Any) -> Any:
     return field(metadata={"help": text}, **kwargs)
 
 
+# The setup `deepspeed python/rlft/train.py` runs without --config (configs/, or shipped).
+DEFAULT_CONFIG = "cpu_default.yaml"
+
+
 @dataclass
 class ModelSection:
     name: str = _help(f"Model preset ({PRESETS_HELP}), Hugging Face hub id or local "

@@ -20,6 +20,7 @@ import torch
 
 from rlft.trainer.config import TrainConfig
 from rlft.trainer.policy import PolicyWithValue, enable_gradient_checkpointing
+from rlft.trainer.rank_agreement import check_start
 
 
 @dataclass
@@ -259,6 +260,7 @@ def build_engine(config: TrainConfig, lm: torch.nn.Module, world: World, total_s
     if config.engine.gradient_checkpointing:
         enable_gradient_checkpointing(lm)
     policy = PolicyWithValue(lm, value_head=config.algo.advantage == "gae")
+    check_start(policy, world)
     trainable = [p for p in policy.parameters() if p.requires_grad]
     optimizer = make_optimizer(config, trainable)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(config, total_steps))

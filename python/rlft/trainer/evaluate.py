@@ -22,6 +22,7 @@ from rlft.envs import make
 from rlft.evaluation.config import EvalConfig, save_policy_eval
 from rlft.evaluation.runner import llm_agent, play_evaluation
 from rlft.trainer.config import TrainConfig, env_options
+from rlft.trainer.rank_agreement import check_end
 
 
 def make_env(config: TrainConfig, num_envs: int, seed: int, split: str) -> Any:
@@ -134,12 +135,14 @@ def save_results(config: TrainConfig, results: dict[str, Any], out: Path) -> Non
 def finish_run(config: TrainConfig, engine: Any, tokenizer: Any, results: dict[str, Any],
                out: Path, world: Any, evaluate: Callable[[Any], dict[str, Any]],
                plot: Callable[[list[dict[str, Any]], Path], None]) -> dict[str, Any]:
-    """The end of every training run (RL or SFT): the final policy (`evaluate(lm)`) and the
-    baselines on the held-out instances, the export (which carries its evaluation), then
+    """The end of every training run (RL or SFT): the ranks' check that they trained one
+    model, the final policy (`evaluate(lm)`) and the baselines on the held-out instances,
+    the export (which carries its evaluation), then
     (rank 0) the training plot, results.json/.md, for bandits the regret and coverage curves
     of every policy (regret.png, coverage.png), and the printed comparison."""
     from rlft.trainer.checkpoint import export_policy
 
+    check_end(engine, config.engine.zero_stage, world)
     engine.eval()
     results["final policy"] = evaluate(engine.module.lm)
     for name in config.eval.baselines:

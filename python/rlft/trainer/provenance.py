@@ -1,7 +1,9 @@
 """What trained a run: the run directory's provenance.json names the code (a digest of the
-imported rlft package and its compiled core, and the git commit it came from) and when the
-run started, was resumed and finished, so that a result can be matched to the code behind
-it rather than to whatever the checkout holds when the result is read."""
+imported rlft package and its compiled core, and the git commit it came from; at the end,
+`code`: the sha256 of each source file it ran and config file it read, by repository path)
+and when the run started, was resumed and finished, so that a result can be matched to the
+code behind it rather than to whatever the checkout holds when the result is read, and found
+stale when that code changes (`stale_files`)."""
 
 from __future__ import annotations
 
@@ -93,19 +95,105 @@ def _checkout_commit(directory: Path) -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def source_commit() -> str:
-    """The commit of the imported package's source: its own checkout's when it is run from
-    one; when installed, the current directory's checkout's if that checkout's python/rlft
-    holds the same sources; 'unknown' otherwise."""
+def source_checkout() -> Path | None:
+    """The checkout of the imported package's source: its own when it is run from one; when
+    installed, the current directory's checkout if its python/rlft holds the same sources;
+    None otherwise."""
     package = _package_dir()
     # Tracked, not merely inside a work tree: an environment kept in a checkout is ignored.
     if _git(["ls-files", "--error-unmatch", "__init__.py"], package) is not None:
-        return _checkout_commit(package)
+        top = _git(["rev-parse", "--show-toplevel"], package)
+        return Path(top) if top else None
     top = _git(["rev-parse", "--show-toplevel"], Path.cwd())
     source = Path(top) / "python" / "rlft" if top else None
     if source is not None and source.is_dir() and digest_tree(source) == digest_tree(package):
-        return _checkout_commit(source)
-    return "unknown"
+        return Path(top)
+    return None
+
+
+def source_commit() -> str:
+    """The commit of the imported package's source checkout (source_checkout), 'unknown'
+    without one."""
+    checkout = source_checkout()
+    return _checkout_commit(checkout) if checkout is not None else "unknown"
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# Sources of the compiled core, counted when the process imported it.
+CORE_SOURCES = ("cpp/**/*", "bindings/**/*", "CMakeLists.txt")
+
+
+def code_files(root: Path | None, inputs: Iterable[Path] = ()) -> dict[str, str]:
+    """sha256 per repository path of the code this process ran, to compare with a later tree:
+    every imported module of rlft (keyed python/rlft/..., installed or not) and, under `root`
+    (a checkout, or a copy without git), every other imported module (benchmarks/...); the
+    package's data files (the shipped presets' weights); the C++ sources under `root` when
+    the compiled core was imported; and `inputs`, the files the process read (configs)."""
+    package = _package_dir()
+    root = Path(root).resolve() if root is not None else None
+    files: dict[str, Path] = {}
+
+    def add(path: Path) -> None:
+        path = Path(path).resolve()
+        if path.is_relative_to(package):
+            files["python/rlft/" + path.relative_to(package).as_posix()] = path
+        elif root is not None and path.is_relative_to(root):
+            parts = path.relative_to(root).parts
+            if not any(p.startswith(".") or p in ("site-packages", "__pycache__") for p in parts):
+                files["/".join(parts)] = path
+
+    for module in list(sys.modules.values()):
+        source = getattr(module, "__file__", None)
+        # Absolute paths only: a generated module may name a file that does not exist.
+        if source and source.endswith(".py") and os.path.isabs(source) and os.path.isfile(source):
+            add(Path(source))
+    for path in package.rglob("*"):
+        if path.is_file() and path.suffix not in (".py", ".pyc", ".so", ".pyd"):
+            add(path)
+    if root is not None and "rlft._core" in sys.modules:
+        for pattern in CORE_SOURCES:
+            for path in root.glob(pattern):
+                if path.is_file():
+                    add(path)
+    for path in inputs:
+        add(path)
+    return {name: file_sha256(path) for name, path in sorted(files.items())}
+
+
+def stale_files(code: dict[str, str], root: Path) -> list[str]:
+    """The paths of a code_files() record whose file under `root` is now missing or
+    different."""
+    return [name for name, digest in code.items()
+            if not (Path(root) / name).is_file() or file_sha256(Path(root) / name) != digest]
+
+
+def run_inputs(argv: Sequence[str], out_dir: Path) -> list[Path]:
+    """The config files a training run read: its YAML (--config, or the embedded default)
+    and its DeepSpeed JSON (from the run's config.json)."""
+    from rlft.trainer.config import DEFAULT_CONFIG
+    from rlft.trainer.engine import find_config_file
+
+    names = [DEFAULT_CONFIG]
+    for index, arg in enumerate(argv):
+        if arg == "--config" and index + 1 < len(argv):
+            names = [argv[index + 1]]
+        elif arg.startswith("--config="):
+            names = [arg.split("=", 1)[1]]
+    try:
+        engine = json.loads((Path(out_dir) / "config.json").read_text())["engine"]
+        names.append(engine.get("ds_config") or f"ds/zero{engine['zero_stage']}.json")
+    except (OSError, ValueError, KeyError):
+        pass
+    found = []
+    for name in names:
+        try:
+            found.append(find_config_file(name))
+        except FileNotFoundError:
+            pass
+    return found
 
 
 def read_provenance(out_dir: Path) -> dict[str, Any] | None:
@@ -168,4 +256,7 @@ def write_run_end(out_dir: Path, is_main: bool) -> None:
         raise FileNotFoundError(f"{Path(out_dir) / FILE}: the run's start was not recorded")
     record["finished_unix"] = time.time()
     record["wall_s"] = record["finished_unix"] - record["started_unix"]
+    # At the end, when every module the run used has been imported.
+    record["code"] = MIXED if record.get("code_digest") in (MIXED, "unknown") else code_files(
+        source_checkout(), run_inputs(record.get("argv", sys.argv), out_dir))
     _write(out_dir, record)
