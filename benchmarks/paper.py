@@ -128,7 +128,7 @@ def bandit_section(out: Path) -> list[str]:
     data = load("default_seeds")
     lines = ["## Multi-armed bandits: regret and coverage", "",
              "Paper (Gemma2 2B, 10 arms, T = 50): RL fine-tuning lowers regret and raises action "
-             "coverage by 12% in absolute terms.", ""]
+             "coverage by 12%.", ""]
     if data is None:
         return lines + [missing("default_seeds"), ""]
     rows = data["rows"]
