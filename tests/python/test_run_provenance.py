@@ -224,6 +224,8 @@ def test_code_files_name_what_ran_and_find_what_changed(tmp_path):
     data and the inputs, by repository path; stale_files finds an edit and a removal."""
     import hashlib
 
+    import rlft._core  # noqa: F401  (imported, so its C++ sources count)
+
     code = provenance.code_files(REPO, [REPO / "configs" / "cpu_default.yaml"])
     for name in ("python/rlft/trainer/provenance.py", "benchmarks/seeds.py",
                  "cpp/rlft/envs/tic_tac_toe.cpp", "CMakeLists.txt", "configs/cpu_default.yaml"):

@@ -139,7 +139,9 @@ def code_files(root: Path | None, inputs: Iterable[Path] = ()) -> dict[str, str]
     def add(path: Path) -> None:
         path = Path(path).resolve()
         if path.is_relative_to(package):
-            files["python/rlft/" + path.relative_to(package).as_posix()] = path
+            inside = path.relative_to(package).as_posix()
+            # An installed wheel carries the repository's configs/ as rlft/configs/.
+            files[inside if inside.startswith("configs/") else "python/rlft/" + inside] = path
         elif root is not None and path.is_relative_to(root):
             parts = path.relative_to(root).parts
             if not any(p.startswith(".") or p in ("site-packages", "__pycache__") for p in parts):
@@ -151,7 +153,9 @@ def code_files(root: Path | None, inputs: Iterable[Path] = ()) -> dict[str, str]
         if source and source.endswith(".py") and os.path.isabs(source) and os.path.isfile(source):
             add(Path(source))
     for path in package.rglob("*"):
-        if path.is_file() and path.suffix not in (".py", ".pyc", ".so", ".pyd"):
+        # The shipped configs count when a run reads them (`inputs`), not all of them.
+        if (path.is_file() and path.suffix not in (".py", ".pyc", ".so", ".pyd")
+                and not path.relative_to(package).as_posix().startswith("configs/")):
             add(path)
     if root is not None and "rlft._core" in sys.modules:
         for pattern in CORE_SOURCES:
