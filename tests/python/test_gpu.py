@@ -255,8 +255,9 @@ def test_zero3_run_with_warm_start_resumes_and_exports_its_final_weights(
     assert [m["iteration"] for m in metrics] == [0, 1, 2]
     assert all(m["optim/updates"] >= 1 for m in metrics)
     assert all(torch.isfinite(torch.tensor(m["policy/kl"])) for m in metrics)
-    # The tiny-agent's CoT rationale is longer than the 6-token budget: no answer is valid.
-    assert results["final policy"]["invalid_rate"] == 1.0
+    # The warm start's format expert teaches ACTION=<label> with no rationale, which fits the
+    # 6-token budget: every answer of the warm-started, RL-trained policy is valid.
+    assert results["final policy"]["invalid_rate"] == 0.0
 
     # The export gathers every shard: the fp32 master weights of the last checkpoint, rounded
     # to the engine's dtype, bit for bit, and written in that dtype.

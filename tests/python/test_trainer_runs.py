@@ -361,7 +361,11 @@ def _checkpoint_counting_env(tmp_path: Path) -> dict:
 
 
 def _comparable(metrics: list[dict]) -> list[dict]:
-    return [{k: v for k, v in m.items() if not k.startswith("perf/")} for m in metrics]
+    """Everything but the timings and the sampler-trainer log-prob gap, which measures the
+    rounding of two computations (of the order of 1e-7 on the CPU) and so moves with the
+    thread count."""
+    return [{k: v for k, v in m.items()
+             if not k.startswith(("perf/", "rollout/sampler_logprob_gap"))} for m in metrics]
 
 
 def test_gradient_checkpointing_run(tmp_path):
