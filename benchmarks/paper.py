@@ -97,6 +97,15 @@ def per_seed_rows(data: dict[str, Any], metric: str, extra: tuple[str, ...] = ()
             for r in data["rows"]]
 
 
+def seed_table(data: dict[str, Any], metric: str, label: str,
+               extra: tuple[str, ...] = ()) -> list[str]:
+    """A markdown table: per seed, the metric's start, final and paired difference, then the
+    `extra` policies' means on the same instances."""
+    header = ["seed", f"{label} start", f"{label} final", "paired diff [95% CI]", *extra]
+    return ["| " + " | ".join(header) + " |",
+            "|---|---|---|---|" + "---|" * len(extra), *per_seed_rows(data, metric, extra)]
+
+
 def figure(path: Path, draw: Callable[[Any], None], caption: str, width: float = 7) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(width, 3.4))
     draw(axes)
@@ -135,12 +144,8 @@ def bandit_section(out: Path) -> list[str]:
     references = tuple(name for name in ("random", "greedy", "ucb") if name in rows[0])
     lines += [f"rlft ({source('default_seeds', data)}; {rows[0]['instances']} held-out "
               f"instances per seed, 5 arms, T = 10, the tiny-agent preset):", "",
-              "| seed | coverage start | coverage final | paired diff [95% CI] |",
-              "|---|---|---|---|", *per_seed_rows(data, "coverage_final"), "",
-              "| seed | regret start | regret final | paired diff [95% CI] | "
-              + " | ".join(references) + " |",
-              "|---|---|---|---|" + "---|" * len(references),
-              *per_seed_rows(data, "final_regret", references), ""]
+              *seed_table(data, "coverage_final", "coverage"), "",
+              *seed_table(data, "final_regret", "regret", references), ""]
     caption = f"default_seeds.json, commit {data['commit'][:7]}"
     lines.append(figure(out / "bandits.png", lambda axes: (
         start_final_bars(axes[0], rows, "coverage_final", "coverage at T"),
@@ -210,12 +215,8 @@ def tictactoe_section(out: Path) -> list[str]:
     references = tuple(name for name in ("random", "mcts", "minimax") if name in rows[0])
     lines += [f"rlft against the random opponent ({source('tictactoe_seeds', data)}; "
               f"{rows[0]['instances']} held-out games per seed, the tiny-agent preset):", "",
-              "| seed | return start | return final | paired diff [95% CI] | "
-              + " | ".join(references) + " |",
-              "|---|---|---|---|" + "---|" * len(references),
-              *per_seed_rows(data, "return", references), "",
-              "| seed | illegal moves start | final | paired diff [95% CI] |", "|---|---|---|---|",
-              *per_seed_rows(data, "illegal_rate"), ""]
+              *seed_table(data, "return", "return", references), "",
+              *seed_table(data, "illegal_rate", "illegal moves"), ""]
     if opponents is None:
         lines += [missing("tictactoe_opponents"), ""]
     else:
@@ -251,10 +252,7 @@ def contextual_bandit_section(out: Path) -> list[str]:
     references = tuple(name for name in ("random", "linucb") if name in rows[0])
     lines += [f"rlft ({source('cb_seeds', data)}; {rows[0]['instances']} held-out episodes per "
               "seed, the tiny-agent preset):", "",
-              "| seed | regret start | regret final | paired diff [95% CI] | "
-              + " | ".join(references) + " |",
-              "|---|---|---|---|" + "---|" * len(references),
-              *per_seed_rows(data, "final_regret", references), ""]
+              *seed_table(data, "final_regret", "regret", references), ""]
     caption = f"cb_seeds.json, commit {data['commit'][:7]}"
     lines.append(figure(out / "contextual_bandit.png", lambda axes: (
         start_final_bars(axes[0], rows, "final_regret", "final regret", references),
